@@ -1,0 +1,56 @@
+# sfpd-incidents — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DBT_DIR := include/dbt
+MANIFEST := $(DBT_DIR)/target/manifest.json
+DBT_SOURCES := $(shell find $(DBT_DIR)/models $(DBT_DIR)/macros $(DBT_DIR)/tests include/seeds -type f 2>/dev/null) $(DBT_DIR)/dbt_project.yml $(DBT_DIR)/profiles.yml
+
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+export PYTHONPATH := $(CURDIR)/plugins
+
+.PHONY: help run test lint manifest venv clean lock
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.synced: requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install -q "$$(grep -E '^uv==' requirements.lock)"
+	$(BIN)/uv pip sync -q --python $(BIN)/python --compile-bytecode requirements.lock
+	touch $@
+
+venv: $(BIN)/.synced  ## Create .venv from the committed lock
+
+lock:  ## Re-resolve requirements.in into requirements.lock
+	$(BIN)/uv pip compile --python-version 3.11 requirements.in -o requirements.lock
+
+$(MANIFEST): $(BIN)/.synced $(DBT_SOURCES)
+	cd $(DBT_DIR) && ../../$(BIN)/dbt parse --quiet --profiles-dir .
+	touch $@
+
+manifest: $(MANIFEST)  ## Build the dbt manifest Cosmos renders from (dbt parse)
+
+$(AIRFLOW_HOME)/airflow.db: $(BIN)/.synced
+	mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/migrate.log; exit 1)
+
+run: $(MANIFEST) $(AIRFLOW_HOME)/airflow.db  ## Run the daily DAG once (SFPD_SOURCE=replay: offline)
+	$(BIN)/python -m sfpd.local
+
+lint: $(BIN)/.synced  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(MANIFEST) lint  ## The whole test suite
+	$(BIN)/pytest
+
+clean:  ## Remove local state (Airflow home, lake, warehouse, dbt target)
+	rm -rf .airflow data $(DBT_DIR)/target $(DBT_DIR)/logs

@@ -1,0 +1,63 @@
+"""Settings from the environment: the configuration contract documented in the README."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sfpd.socrata import DEFAULT_DATASET_ID, MAX_PAGE_SIZE
+
+# plugins/sfpd/config.py -> project root (Astro: /usr/local/airflow).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WAREHOUSES = ("duckdb",)
+
+
+class ConfigError(ValueError):
+    """A setting has a value the pipeline cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    warehouse: str
+    duckdb_path: Path
+    lake_uri: str
+    dataset_id: str
+    socrata_conn_id: str
+    page_size: int
+    dbt_project_dir: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        root = Path(env.get("SFPD_PROJECT_ROOT", PROJECT_ROOT))
+        warehouse = env.get("SFPD_WAREHOUSE", "duckdb").strip().lower()
+        if warehouse not in WAREHOUSES:
+            raise ConfigError(
+                f"SFPD_WAREHOUSE={warehouse!r} is not supported; use one of {WAREHOUSES}"
+            )
+        duckdb_path = Path(env.get("SFPD_DUCKDB_PATH", root / "data" / "warehouse" / "sfpd.duckdb"))
+        if not duckdb_path.is_absolute():
+            raise ConfigError(f"SFPD_DUCKDB_PATH must be an absolute path, not {duckdb_path}")
+        try:
+            page_size = int(env.get("SFPD_PAGE_SIZE", MAX_PAGE_SIZE))
+        except ValueError as exc:
+            raise ConfigError(f"SFPD_PAGE_SIZE must be an integer: {exc}") from exc
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ConfigError(f"SFPD_PAGE_SIZE must be between 1 and {MAX_PAGE_SIZE}")
+        return cls(
+            warehouse=warehouse,
+            duckdb_path=duckdb_path,
+            lake_uri=env.get("SFPD_LAKE_URI", (root / "data" / "lake").as_uri()),
+            dataset_id=env.get("SFPD_DATASET_ID", DEFAULT_DATASET_ID),
+            socrata_conn_id=env.get("SFPD_SOCRATA_CONN_ID", "socrata_default"),
+            page_size=page_size,
+            dbt_project_dir=Path(env.get("SFPD_DBT_PROJECT_DIR", root / "include" / "dbt")),
+        )
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment the dbt profile and project read (profiles.yml, dbt_project.yml)."""
+        return {
+            "SFPD_WAREHOUSE": self.warehouse,
+            "SFPD_DUCKDB_PATH": str(self.duckdb_path),
+        }

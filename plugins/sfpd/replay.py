@@ -1,0 +1,369 @@
+"""A Socrata-compatible replay server over bundled real rows, for offline runs and tests.
+
+Serves ``GET /resource/<dataset_id>.json`` with the SODA 2.x query parameters the pipeline (or
+any client) uses: ``$select`` (columns, or ``count(*) [AS alias]``), ``$where`` (comparisons
+joined by AND/OR, parentheses), ``$order`` (``:id`` or columns, ASC/DESC), ``$limit`` (default
+1,000 like Socrata) and ``$offset``. Like Socrata, null values are left out of JSON rows and an
+unknown column or bad query is answered with HTTP 400 and a JSON error.
+
+Rows come from a folder of SODA JSON arrays (``*.json``) and DataSF CSV exports (``*.csv``,
+display-name headers, converted to API form on load).
+
+    python -m sfpd.replay --data tests/fixtures/socrata --port 8765
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from sfpd.socrata import DEFAULT_DATASET_ID
+
+# The dataset's columns as the live API publishes them (system field :id is always there).
+DATASET_COLUMNS = frozenset(
+    """incident_datetime incident_date incident_time incident_year incident_day_of_week
+    report_datetime row_id incident_id incident_number cad_number report_type_code
+    report_type_description filed_online incident_code incident_category incident_subcategory
+    incident_description resolution intersection cnn police_district analysis_neighborhood
+    supervisor_district supervisor_district_2012 latitude longitude point data_as_of
+    data_loaded_at""".split()
+)
+DEFAULT_LIMIT = 1000
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+
+
+class SoQLError(ValueError):
+    """A query the server refuses (Socrata answers these with HTTP 400)."""
+
+
+# --------------------------------------------------------------------------- corpus loading
+
+
+def _csv_timestamp(value: str) -> str:
+    if " " in value:  # "2018/12/01 12:25:00 AM"
+        parsed = dt.datetime.strptime(value, "%Y/%m/%d %I:%M:%S %p")
+    else:  # "2018/12/01"
+        parsed = dt.datetime.strptime(value, "%Y/%m/%d")
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S.000")
+
+
+def _csv_point(value: str) -> dict:
+    lat, lon = (float(part) for part in value.strip("()").split(","))
+    return {"type": "Point", "coordinates": [lon, lat]}
+
+
+def rows_from_csv_export(path: Path) -> list[dict]:
+    """Convert a DataSF "Export → CSV" file (display-name headers) into API-shaped rows."""
+    converters: dict[str, Callable[[str], object]] = {
+        "incident_datetime": _csv_timestamp,
+        "incident_date": _csv_timestamp,
+        "report_datetime": _csv_timestamp,
+        "filed_online": lambda v: v.lower() == "true",
+        "point": _csv_point,
+    }
+    rows = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for record in csv.DictReader(handle):
+            row = {}
+            for header, value in record.items():
+                name = header.strip().lower().replace(" ", "_")
+                if value == "":
+                    continue  # the API omits nulls
+                row[name] = converters.get(name, str)(value)
+            rows.append(row)
+    return rows
+
+
+def load_corpus(data_dir: Path) -> list[dict]:
+    """All rows of the folder, one per row_id, each with a stable ``:id``, in ``:id`` order."""
+    by_row_id: dict[str, dict] = {}
+    for path in sorted(data_dir.iterdir()):
+        if path.suffix == ".json":
+            rows = json.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".csv":
+            rows = rows_from_csv_export(path)
+        else:
+            continue
+        for row in rows:
+            by_row_id[row["row_id"]] = row
+    corpus = []
+    for row_id, row in by_row_id.items():
+        digest = hashlib.sha1(row_id.encode()).hexdigest()[:12]
+        corpus.append({**row, ":id": f"row-{digest}"})
+    corpus.sort(key=lambda row: row[":id"])
+    return corpus
+
+
+# --------------------------------------------------------------------------- SoQL subset
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<string>'(?:[^']|'')*')|(?P<number>-?\d+(?:\.\d+)?)|(?P<op><=|>=|!=|<>|=|<|>)"
+    r"|(?P<paren>[()])|(?P<word>[:@A-Za-z_][\w:@]*))"
+)
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    position, tokens = 0, []
+    text = text.strip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise SoQLError(f"could not parse $where near {text[position : position + 20]!r}")
+        kind = match.lastgroup
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+        while position < len(text) and text[position].isspace():
+            position += 1
+    return tokens
+
+
+def _comparable(value: object) -> object:
+    if isinstance(value, str) and _TIMESTAMP.match(value):
+        return dt.datetime.fromisoformat(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+_OPS: dict[str, Callable[[object, object], bool]] = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<>": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+Predicate = Callable[[dict], bool]
+
+
+class _WhereParser:
+    """expr := term (OR term)*; term := factor (AND factor)*; factor := (expr) | col op literal"""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokens(text)
+        self.pos = 0
+
+    def parse(self) -> Predicate:
+        predicate = self._expr()
+        if self.pos != len(self.tokens):
+            raise SoQLError(f"unexpected {self.tokens[self.pos][1]!r} in $where")
+        return predicate
+
+    def _peek_word(self, word: str) -> bool:
+        if self.pos >= len(self.tokens):
+            return False
+        kind, text = self.tokens[self.pos]
+        return kind == "word" and text.upper() == word
+
+    def _take(self, kind: str) -> str:
+        if self.pos >= len(self.tokens) or self.tokens[self.pos][0] != kind:
+            raise SoQLError(f"expected {kind} in $where")
+        self.pos += 1
+        return self.tokens[self.pos - 1][1]
+
+    def _expr(self) -> Predicate:
+        terms = [self._term()]
+        while self._peek_word("OR"):
+            self.pos += 1
+            terms.append(self._term())
+        return terms[0] if len(terms) == 1 else lambda row: any(t(row) for t in terms)
+
+    def _term(self) -> Predicate:
+        factors = [self._factor()]
+        while self._peek_word("AND"):
+            self.pos += 1
+            factors.append(self._factor())
+        return factors[0] if len(factors) == 1 else lambda row: all(f(row) for f in factors)
+
+    def _factor(self) -> Predicate:
+        if self.pos < len(self.tokens) and self.tokens[self.pos] == ("paren", "("):
+            self.pos += 1
+            inner = self._expr()
+            if self._take("paren") != ")":
+                raise SoQLError("unbalanced parentheses in $where")
+            return inner
+        column = _check_column(self._take("word"))
+        op = _OPS[self._take("op")]
+        if self.pos < len(self.tokens) and self.tokens[self.pos][0] == "string":
+            literal: object = self._take("string")[1:-1].replace("''", "'")
+        else:
+            literal = self._take("number")
+        right = _comparable(literal)
+
+        def predicate(row: dict) -> bool:
+            value = row.get(column)
+            if value is None:
+                return False
+            left = _comparable(value)
+            try:
+                return op(left, right)
+            except TypeError:
+                return op(str(value), str(literal))
+
+        return predicate
+
+
+def _check_column(name: str) -> str:
+    if name != ":id" and name not in DATASET_COLUMNS:
+        raise SoQLError(f"No such column: {name}")
+    return name
+
+
+def parse_where(text: str | None) -> Predicate:
+    return _WhereParser(text).parse() if text else (lambda row: True)
+
+
+_COUNT = re.compile(r"^count\(\s*\*\s*\)(?:\s+as\s+(?P<alias>\w+))?$", re.IGNORECASE)
+
+
+def _filter_and_order(corpus: list[dict], where: str, order: str) -> list[dict]:
+    predicate = parse_where(where)
+    matching = [row for row in corpus if predicate(row)]
+    for key in reversed([part.strip() for part in order.split(",") if part.strip()]):
+        column, _, direction = key.partition(" ")
+        _check_column(column)
+        descending = direction.strip().upper() == "DESC"
+        present = [row for row in matching if row.get(column) is not None]
+        absent = [row for row in matching if row.get(column) is None]
+        present.sort(key=lambda row: _comparable(row[column]), reverse=descending)
+        matching = present + absent
+    return matching
+
+
+def run_query(corpus: list[dict], params: dict[str, str], cache: dict | None = None) -> list[dict]:
+    """Answer one SODA 2.x query over the corpus, like Socrata would.
+
+    ``cache`` (a dict kept by the caller) remembers the filtered, ordered rows of the last
+    ``($where, $order)`` so paging through a large corpus does not re-filter it per page.
+    """
+    key = (params.get("$where", ""), params.get("$order", ""))
+    if cache is not None and key in cache:
+        matching = cache[key]
+    else:
+        matching = _filter_and_order(corpus, *key)
+        if cache is not None:
+            cache.clear()
+            cache[key] = matching
+    select = params.get("$select", "").strip()
+    count = _COUNT.match(select)
+    if count:
+        return [{count.group("alias") or "count": str(len(matching))}]
+    try:
+        offset = int(params.get("$offset", 0))
+        limit = int(params.get("$limit", DEFAULT_LIMIT))
+    except ValueError as exc:
+        raise SoQLError(f"$limit and $offset must be integers: {exc}") from exc
+    if offset < 0 or limit < 0:
+        raise SoQLError("$limit and $offset must not be negative")
+    page = matching[offset : offset + limit]
+    columns = (
+        [_check_column(c.strip()) for c in select.split(",")] if select else sorted(DATASET_COLUMNS)
+    )
+    return [{c: row[c] for c in columns if row.get(c) is not None} for row in page]
+
+
+# --------------------------------------------------------------------------- HTTP server
+
+
+class ReplayServer:
+    """A threaded HTTP server on 127.0.0.1; ``port=0`` picks a free port."""
+
+    def __init__(self, data_dir: Path, dataset_id: str = DEFAULT_DATASET_ID, port: int = 0) -> None:
+        self.corpus = load_corpus(data_dir)
+        self.dataset_id = dataset_id
+        self.requests: list[dict[str, str]] = []
+        self._cache: dict = {}
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlparse(self.path)
+                params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                server.requests.append(params)
+                if url.path != f"/resource/{server.dataset_id}.json":
+                    self._reply(404, {"error": True, "message": f"Not found: {url.path}"})
+                    return
+                try:
+                    with server._lock:
+                        rows = run_query(server.corpus, params, server._cache)
+                    self._reply(200, rows)
+                except SoQLError as exc:
+                    self._reply(400, {"error": True, "message": str(exc)})
+
+            def _reply(self, status: int, body: object) -> None:
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    def start(self) -> ReplayServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> ReplayServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def connection_uri_json(self) -> str:
+        """The ``socrata_default`` connection pointing at this server, as Airflow JSON."""
+        return json.dumps(
+            {"conn_type": "http", "host": "127.0.0.1", "port": self.port, "schema": "http"}
+        )
+
+
+def rows_in(corpus: Iterable[dict], where: str) -> list[dict]:
+    """The corpus rows a ``$where`` selects (tests compare warehouse tables with this)."""
+    predicate = parse_where(where)
+    return [row for row in corpus if predicate(row)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="folder of *.json / *.csv rows")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--dataset-id", default=DEFAULT_DATASET_ID)
+    args = parser.parse_args()
+    server = ReplayServer(args.data, args.dataset_id, args.port)
+    print(f"Serving {len(server.corpus)} rows at http://127.0.0.1:{server.port}", flush=True)
+    try:
+        server._httpd.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+-- Upsert the window into the raw table on row_id: update matched rows, insert new ones.
+MERGE INTO {{ schema }}.{{ table }} AS target
+USING {{ schema }}.{{ staging }} AS source
+ON target.row_id = source.row_id
+WHEN MATCHED THEN UPDATE SET
+{%- for name, _ in columns %}
+    {{ name }} = source.{{ name }}{{ "," if not loop.last }}
+{%- endfor %}
+WHEN NOT MATCHED THEN INSERT (
+{%- for name, _ in columns %}
+    {{ name }}{{ "," if not loop.last }}
+{%- endfor %}
+) VALUES (
+{%- for name, _ in columns %}
+    source.{{ name }}{{ "," if not loop.last }}
+{%- endfor %}
+);

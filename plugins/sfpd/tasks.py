@@ -1,0 +1,84 @@
+"""Airflow tasks shared by the DAGs. Each is a thin adapter from Airflow (context, connections,
+XCom) to the plain functions in :mod:`sfpd.pipeline`; only small dicts go through XCom, the data
+itself goes through the lake."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+
+from airflow.sdk import Asset, BaseHook, get_current_context, task
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from sfpd.config import Settings
+from sfpd.lake import open_lake
+from sfpd.pipeline import Extract, extract_to_lake, merge_extract
+from sfpd.socrata import SocrataEndpoint, SocrataSource
+from sfpd.warehouse import DuckDBWarehouse
+from sfpd.window import Window, rolling_window
+
+log = logging.getLogger(__name__)
+
+RAW_INCIDENTS = Asset(name="sfpd_raw_incidents", uri="sfpd://warehouse/sfpd_raw/incidents")
+
+
+def default_args() -> dict:
+    """Owner and retries for every task. Retries with exponential backoff (2 by default); a local
+    run can set SFPD_TASK_RETRIES=0 to fail fast instead of waiting minutes between tries."""
+    return {
+        "owner": "sfpd-incidents",
+        "retries": int(os.environ.get("SFPD_TASK_RETRIES", "2")),
+        "retry_delay": dt.timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=30),
+    }
+
+
+def socrata_endpoint(conn_id: str, dataset_id: str) -> SocrataEndpoint:
+    """The Socrata server from an Airflow connection; the public DataSF API if it is absent.
+
+    host, port, schema (http or https) and password (the app token) are read from it.
+    """
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        log.info("No connection %r: reading the public DataSF API", conn_id)
+        return SocrataEndpoint(dataset_id=dataset_id)
+    return SocrataEndpoint(
+        host=conn.host or SocrataEndpoint.host,
+        scheme=conn.schema or SocrataEndpoint.scheme,
+        port=conn.port,
+        app_token=conn.password or None,
+        dataset_id=dataset_id,
+    )
+
+
+@task
+def plan_window() -> dict[str, str]:
+    """The run's window: two months ending at the San Francisco date of the data interval end."""
+    context = get_current_context()
+    anchor = context.get("data_interval_end") or context["logical_date"]
+    window = rolling_window(anchor)
+    log.info("Run anchored at %s covers incidents in [%s, %s)", anchor, window.start, window.end)
+    return window.to_dict()
+
+
+@task
+def extract(window: dict[str, str]) -> dict:
+    """Socrata → typed Parquet in the lake, page by page."""
+    settings = Settings.from_env()
+    endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
+    with SocrataSource(endpoint, settings.page_size) as source:
+        result = extract_to_lake(
+            Window.from_dict(window), source, open_lake(settings.lake_uri), settings.dataset_id
+        )
+    return result.to_dict()
+
+
+@task(outlets=[RAW_INCIDENTS])
+def merge(extracted: dict) -> dict[str, int]:
+    """Lake files → staging table → MERGE into the raw table, in one transaction."""
+    settings = Settings.from_env()
+    result = merge_extract(Extract(**extracted), DuckDBWarehouse(settings.duckdb_path))
+    return result.to_dict()

@@ -1,0 +1,47 @@
+"""The dbt project as Airflow task groups (astronomer-cosmos), configured in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+
+from sfpd.config import Settings
+
+
+class ManifestMissing(FileNotFoundError):
+    pass
+
+
+def dbt_task_group(settings: Settings, dbt_vars: dict[str, Any], **kwargs: Any) -> DbtTaskGroup:
+    """Seeds, models and their tests, one task per node (dbt build), in dependency order."""
+    manifest = settings.dbt_project_dir / "target" / "manifest.json"
+    if not manifest.exists():
+        raise ManifestMissing(f"{manifest} is missing: build it with `make manifest` (dbt parse)")
+    return DbtTaskGroup(
+        project_config=ProjectConfig(
+            dbt_project_path=settings.dbt_project_dir,
+            manifest_path=manifest,
+            install_dbt_deps=False,
+            env_vars=settings.dbt_env(),
+        ),
+        profile_config=ProfileConfig(
+            profile_name="sfpd",
+            target_name=settings.warehouse,
+            profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
+        ),
+        # A node's task builds it and runs its own tests (cautious: not the tests that also
+        # need a node built later); a test on several nodes gets its own task after all of them.
+        execution_config=ExecutionConfig(
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True,
+        ),
+        operator_args={"vars": dbt_vars, "install_deps": False},
+        **kwargs,
+    )

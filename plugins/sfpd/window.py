@@ -1,0 +1,67 @@
+"""The rolling extraction window.
+
+A run anchored at instant A covers incidents with ``start <= incident_datetime < end`` where
+``end`` is A's calendar date in San Francisco (DataSF timestamps are floating
+America/Los_Angeles local times) and ``start`` is the same day two months earlier (clamped to the
+month's last day). Whole days, so the window lines up with the raw table's date partitions.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+SF_TZ = ZoneInfo("America/Los_Angeles")
+DEFAULT_MONTHS = 2
+
+
+@dataclass(frozen=True)
+class Window:
+    start: dt.date  # inclusive
+    end: dt.date  # exclusive
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"window end {self.end} must be after its start {self.start}")
+
+    def soql_where(self, column: str = "incident_datetime") -> str:
+        """SoQL predicate on a floating timestamp column. Dates are formatted, never pasted."""
+        return (
+            f"{column} >= '{self.start.isoformat()}T00:00:00' "
+            f"AND {column} < '{self.end.isoformat()}T00:00:00'"
+        )
+
+    @property
+    def label(self) -> str:
+        """Stable name of the window, used for lake folders."""
+        return f"{self.start.isoformat()}_{self.end.isoformat()}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+    @classmethod
+    def from_dict(cls, value: dict[str, str]) -> Window:
+        return cls(dt.date.fromisoformat(value["start"]), dt.date.fromisoformat(value["end"]))
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` calendar months earlier, clamped to that month's last day."""
+    index = day.year * 12 + (day.month - 1) - months
+    year, month = divmod(index, 12)
+    month += 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def rolling_window(anchor: dt.datetime, months: int = DEFAULT_MONTHS) -> Window:
+    """Window of ``months`` months ending at the San Francisco date of ``anchor`` (exclusive).
+
+    ``anchor`` must be timezone-aware (Airflow's data_interval_end / logical_date are).
+    """
+    if anchor.tzinfo is None:
+        raise ValueError("anchor must be timezone-aware")
+    if months < 1:
+        raise ValueError("months must be at least 1")
+    end = anchor.astimezone(SF_TZ).date()
+    return Window(months_before(end, months), end)

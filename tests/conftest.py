@@ -1,0 +1,36 @@
+"""Shared fixtures. Airflow reads its settings at import, so they are set before any test module
+imports it: a throw-away AIRFLOW_HOME, this project's dags/ and plugins/, no examples."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "socrata"
+API_SAMPLE = FIXTURES / "sfpd_wg3w-h783_api_sample_2019-10.json"
+CSV_EXPORT = FIXTURES / "sfpd_incident_reports_export_2018-12.csv"
+
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="sfpd-airflow-home-"))
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
+
+
+@pytest.fixture(scope="session")
+def api_rows() -> list[dict]:
+    """1,000 real rows as the SODA API returns them (nulls omitted)."""
+    return json.loads(API_SAMPLE.read_text())
+
+
+@pytest.fixture(scope="session")
+def replay_server():
+    from sfpd.replay import ReplayServer
+
+    with ReplayServer(FIXTURES) as server:
+        yield server

@@ -1,0 +1,85 @@
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sfpd.window import Window, months_before, rolling_window
+
+UTC = dt.UTC
+LA = ZoneInfo("America/Los_Angeles")
+
+
+def d(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+@pytest.mark.parametrize(
+    ("day", "start"),
+    [
+        ("2024-05-15", "2024-03-15"),
+        ("2024-01-10", "2023-11-10"),  # across a year
+        ("2024-04-30", "2024-02-29"),  # month end into a leap February
+        ("2023-04-30", "2023-02-28"),  # ... and a common one
+        ("2024-04-29", "2024-02-29"),  # the leap day itself
+        ("2024-03-31", "2024-01-31"),
+        ("2024-12-31", "2024-10-31"),
+        ("2025-05-31", "2025-03-31"),
+        ("2024-02-29", "2023-12-29"),  # from a leap day
+    ],
+)
+def test_months_before_clamps_to_month_end(day, start):
+    assert months_before(d(day), 2) == d(start)
+
+
+def test_window_ends_at_the_san_francisco_date_of_the_anchor():
+    # 2024-06-01 05:00 UTC is still 2024-05-31 in San Francisco (PDT, UTC-7)
+    assert rolling_window(dt.datetime(2024, 6, 1, 5, tzinfo=UTC)) == Window(
+        d("2024-03-31"), d("2024-05-31")
+    )
+    assert rolling_window(dt.datetime(2024, 6, 1, 7, tzinfo=UTC)).end == d("2024-06-01")
+
+
+@pytest.mark.parametrize(
+    ("anchor_utc", "end"),
+    [
+        # DST starts 2024-03-10 at 02:00 PST (10:00 UTC): before and after the jump
+        (dt.datetime(2024, 3, 10, 7, 59, tzinfo=UTC), "2024-03-09"),  # 23:59 PST
+        (dt.datetime(2024, 3, 10, 8, 0, tzinfo=UTC), "2024-03-10"),  # 00:00 PST
+        (dt.datetime(2024, 3, 11, 6, 59, tzinfo=UTC), "2024-03-10"),  # 23:59 PDT
+        (dt.datetime(2024, 3, 11, 7, 0, tzinfo=UTC), "2024-03-11"),  # 00:00 PDT
+        # DST ends 2024-11-03 at 02:00 PDT: midnight is 07:00 UTC before, 08:00 UTC after
+        (dt.datetime(2024, 11, 3, 6, 59, tzinfo=UTC), "2024-11-02"),
+        (dt.datetime(2024, 11, 3, 7, 0, tzinfo=UTC), "2024-11-03"),
+        (dt.datetime(2024, 11, 4, 7, 59, tzinfo=UTC), "2024-11-03"),
+        (dt.datetime(2024, 11, 4, 8, 0, tzinfo=UTC), "2024-11-04"),
+    ],
+)
+def test_window_end_across_dst_changes(anchor_utc, end):
+    window = rolling_window(anchor_utc)
+    assert window.end == d(end)
+    assert window.start == months_before(d(end), 2)
+
+
+def test_the_scheduled_run_time_gives_whole_days():
+    # The daily schedule fires at 06:00 San Francisco time.
+    anchor = dt.datetime(2019, 1, 1, 6, tzinfo=LA)
+    window = rolling_window(anchor)
+    assert window == Window(d("2018-11-01"), d("2019-01-01"))
+    assert window.label == "2018-11-01_2019-01-01"
+    assert window.soql_where() == (
+        "incident_datetime >= '2018-11-01T00:00:00' AND incident_datetime < '2019-01-01T00:00:00'"
+    )
+
+
+def test_round_trips_through_xcom():
+    window = Window(d("2024-01-01"), d("2024-03-01"))
+    assert Window.from_dict(window.to_dict()) == window
+
+
+def test_refuses_naive_anchor_and_empty_window():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        rolling_window(dt.datetime(2024, 1, 1))
+    with pytest.raises(ValueError, match="after its start"):
+        Window(d("2024-01-02"), d("2024-01-02"))
+    with pytest.raises(ValueError, match="at least 1"):
+        rolling_window(dt.datetime(2024, 1, 1, tzinfo=UTC), months=0)
