@@ -10,6 +10,7 @@ then prints where the DuckDB file is and reports per police district for the win
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -48,6 +49,18 @@ def anchor_for(run_date: str | None) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
     day = dt.date.fromisoformat(run_date)
     return dt.datetime.combine(day, dt.time(6), tzinfo=SF_TZ)
+
+
+def endpoint_from_env(env: dict, dataset_id: str) -> SocrataEndpoint:
+    """The endpoint AIRFLOW_CONN_SOCRATA_DEFAULT (JSON form) names, else the public API."""
+    fields = json.loads(env.get("AIRFLOW_CONN_SOCRATA_DEFAULT") or "{}")
+    return SocrataEndpoint.from_connection_fields(
+        fields.get("host"),
+        fields.get("port"),
+        fields.get("schema"),
+        fields.get("password"),
+        dataset_id,
+    )
 
 
 def dags_test(anchor: dt.datetime, env: dict) -> None:
@@ -93,10 +106,11 @@ def main() -> int:
             server = stack.enter_context(ReplayServer(REPLAY_DATA))
             env["AIRFLOW_CONN_SOCRATA_DEFAULT"] = server.connection_uri_json()
             print(f"Replay server: {len(server.corpus)} bundled rows on 127.0.0.1:{server.port}")
-        elif "AIRFLOW_CONN_SOCRATA_DEFAULT" not in env:
-            # Fail within seconds, not after the task's retries, when there is no network.
+        else:
+            # Fail within seconds, not after the task's retries, when the API is out of reach.
+            endpoint = endpoint_from_env(env, settings.dataset_id)
             try:
-                with SocrataSource(SocrataEndpoint()) as probe:
+                with SocrataSource(endpoint) as probe:
                     probe.count(window.soql_where())
             except SourceUnreachable as exc:
                 print(f"\nERROR: {exc}", file=sys.stderr)

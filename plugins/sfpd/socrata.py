@@ -43,6 +43,24 @@ class SocrataEndpoint:
         if self.scheme not in ("http", "https"):
             raise ValueError(f"Socrata scheme must be http or https, not {self.scheme!r}")
 
+    @classmethod
+    def from_connection_fields(
+        cls,
+        host: str | None,
+        port: int | None,
+        schema: str | None,
+        password: str | None,
+        dataset_id: str = DEFAULT_DATASET_ID,
+    ) -> SocrataEndpoint:
+        """From an Airflow connection's fields; empty fields mean the public DataSF API."""
+        return cls(
+            host=host or DEFAULT_HOST,
+            scheme=schema or "https",
+            port=int(port) if port else None,
+            app_token=password or None,
+            dataset_id=dataset_id,
+        )
+
     @property
     def domain(self) -> str:
         return f"{self.host}:{self.port}" if self.port else self.host

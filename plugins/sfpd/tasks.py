@@ -45,12 +45,8 @@ def socrata_endpoint(conn_id: str, dataset_id: str) -> SocrataEndpoint:
     except AirflowNotFoundException:
         log.info("No connection %r: reading the public DataSF API", conn_id)
         return SocrataEndpoint(dataset_id=dataset_id)
-    return SocrataEndpoint(
-        host=conn.host or SocrataEndpoint.host,
-        scheme=conn.schema or SocrataEndpoint.scheme,
-        port=conn.port,
-        app_token=conn.password or None,
-        dataset_id=dataset_id,
+    return SocrataEndpoint.from_connection_fields(
+        conn.host, conn.port, conn.schema, conn.password, dataset_id
     )
 
 

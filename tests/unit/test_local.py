@@ -1,0 +1,47 @@
+"""`make run` (python -m sfpd.local) refuses bad input and fails fast without the API."""
+
+import datetime as dt
+import json
+import socket
+import time
+
+from sfpd import local
+from sfpd.window import SF_TZ
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_api_fails_within_a_minute_naming_the_offline_option(monkeypatch, capsys):
+    conn = {"conn_type": "http", "host": "127.0.0.1", "port": closed_port(), "schema": "http"}
+    monkeypatch.setenv("AIRFLOW_CONN_SOCRATA_DEFAULT", json.dumps(conn))
+    monkeypatch.delenv("SFPD_SOURCE", raising=False)
+    began = time.monotonic()
+    assert local.main() == 1
+    assert time.monotonic() - began < 60
+    err = capsys.readouterr().err
+    assert "Cannot reach the Socrata API" in err
+    assert "SFPD_SOURCE=replay make run" in err
+
+
+def test_unknown_source_is_refused(monkeypatch, capsys):
+    monkeypatch.setenv("SFPD_SOURCE", "carrier-pigeon")
+    assert local.main() == 2
+    assert "SFPD_SOURCE must be 'live' or 'replay'" in capsys.readouterr().err
+
+
+def test_run_date_anchors_at_the_schedules_time_in_san_francisco():
+    assert local.anchor_for("2019-01-01") == dt.datetime(2019, 1, 1, 6, tzinfo=SF_TZ)
+    assert local.anchor_for(None).tzinfo is not None
+
+
+def test_connection_json_names_the_endpoint():
+    env = {"AIRFLOW_CONN_SOCRATA_DEFAULT": json.dumps({"host": "h", "port": 8, "schema": "http"})}
+    endpoint = local.endpoint_from_env(env, "abcd-1234")
+    assert endpoint.resource_url == "http://h:8/resource/abcd-1234.json"
+    assert local.endpoint_from_env({}, "wg3w-h783").resource_url == (
+        "https://data.sfgov.org/resource/wg3w-h783.json"
+    )
