@@ -16,7 +16,9 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: help run test lint manifest venv clean lock
+EMULATORS := .venv-emulators
+
+.PHONY: help run test lint manifest venv emulators clean lock
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,8 +31,18 @@ $(BIN)/.synced: requirements.lock
 
 venv: $(BIN)/.synced  ## Create .venv from the committed lock
 
-lock:  ## Re-resolve requirements.in into requirements.lock
+lock:  ## Re-resolve requirements.in (and the emulators' pins) into the lock files
 	$(BIN)/uv pip compile --python-version 3.11 requirements.in -o requirements.lock
+	for e in gcs bq; do $(BIN)/uv pip compile --python-version 3.11 tests/emulators/$$e.in -o tests/emulators/$$e.lock; done
+
+# GCS and BigQuery emulators for the tests, each in its own venv (their pins conflict with ours).
+$(EMULATORS)/%/.synced: tests/emulators/%.lock $(BIN)/.synced
+	$(BIN)/uv venv -q --allow-existing --python $(PYTHON) $(EMULATORS)/$*
+	$(BIN)/uv pip sync -q --python $(EMULATORS)/$*/bin/python tests/emulators/$*.lock
+	if [ $* = bq ]; then $(EMULATORS)/bq/bin/python tests/emulators/install_spatial.py; fi
+	touch $@
+
+emulators: $(EMULATORS)/gcs/.synced $(EMULATORS)/bq/.synced  ## Install the GCS and BigQuery emulators
 
 $(MANIFEST): $(BIN)/.synced $(DBT_SOURCES)
 	cd $(DBT_DIR) && ../../$(BIN)/dbt parse --quiet --profiles-dir .
@@ -49,8 +61,8 @@ lint: $(BIN)/.synced  ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(MANIFEST) lint  ## The whole test suite
+test: $(MANIFEST) emulators lint  ## The whole test suite
 	$(BIN)/pytest
 
 clean:  ## Remove local state (Airflow home, lake, warehouse, dbt target)
-	rm -rf .airflow data $(DBT_DIR)/target $(DBT_DIR)/logs
+	rm -rf .airflow data $(DBT_DIR)/target $(DBT_DIR)/logs $(EMULATORS)

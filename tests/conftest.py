@@ -34,3 +34,22 @@ def replay_server():
 
     with ReplayServer(FIXTURES) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def emulators(tmp_path_factory):
+    """fake-gcs-server and bqemulator sharing one filesystem root (BigQuery loads gs:// URIs)."""
+    from tests.emulators.servers import start_bigquery, start_gcs
+
+    workdir = tmp_path_factory.mktemp("emulators")
+    root = workdir / "gcs-root"
+    root.mkdir()
+    gcs = start_gcs(root, workdir)
+    try:
+        bq = start_bigquery(root, workdir)
+    except BaseException:
+        gcs.stop()
+        raise
+    yield {"gcs": gcs, "bq": bq, "root": root}
+    bq.stop()
+    gcs.stop()

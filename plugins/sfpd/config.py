@@ -11,7 +11,7 @@ from sfpd.socrata import DEFAULT_DATASET_ID, MAX_PAGE_SIZE
 
 # plugins/sfpd/config.py -> project root (Astro: /usr/local/airflow).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-WAREHOUSES = ("duckdb",)
+WAREHOUSES = ("duckdb", "bigquery")
 
 
 class ConfigError(ValueError):
@@ -27,6 +27,11 @@ class Settings:
     socrata_conn_id: str
     page_size: int
     dbt_project_dir: Path
+    raw_schema: str = "sfpd_raw"
+    # BigQuery (SFPD_WAREHOUSE=bigquery)
+    gcp_conn_id: str = "google_cloud_default"
+    gcp_project: str | None = None
+    bq_location: str = "US"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -45,14 +50,27 @@ class Settings:
             raise ConfigError(f"SFPD_PAGE_SIZE must be an integer: {exc}") from exc
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"SFPD_PAGE_SIZE must be between 1 and {MAX_PAGE_SIZE}")
+        lake_uri = env.get("SFPD_LAKE_URI", (root / "data" / "lake").as_uri())
+        gcp_project = env.get("SFPD_GCP_PROJECT") or None
+        if warehouse == "bigquery":
+            if not gcp_project:
+                raise ConfigError("SFPD_WAREHOUSE=bigquery needs SFPD_GCP_PROJECT (the project id)")
+            if not lake_uri.startswith("gs://"):
+                raise ConfigError(
+                    "SFPD_WAREHOUSE=bigquery loads from GCS: set SFPD_LAKE_URI=gs://bucket/prefix"
+                )
         return cls(
             warehouse=warehouse,
             duckdb_path=duckdb_path,
-            lake_uri=env.get("SFPD_LAKE_URI", (root / "data" / "lake").as_uri()),
+            lake_uri=lake_uri,
             dataset_id=env.get("SFPD_DATASET_ID", DEFAULT_DATASET_ID),
             socrata_conn_id=env.get("SFPD_SOCRATA_CONN_ID", "socrata_default"),
             page_size=page_size,
             dbt_project_dir=Path(env.get("SFPD_DBT_PROJECT_DIR", root / "include" / "dbt")),
+            raw_schema=env.get("SFPD_RAW_SCHEMA", "sfpd_raw"),
+            gcp_conn_id=env.get("SFPD_GCP_CONN_ID", "google_cloud_default"),
+            gcp_project=gcp_project,
+            bq_location=env.get("SFPD_BQ_LOCATION", "US"),
         )
 
     def dbt_env(self) -> dict[str, str]:
@@ -60,4 +78,7 @@ class Settings:
         return {
             "SFPD_WAREHOUSE": self.warehouse,
             "SFPD_DUCKDB_PATH": str(self.duckdb_path),
+            "SFPD_RAW_SCHEMA": self.raw_schema,
+            "SFPD_GCP_PROJECT": self.gcp_project or "",
+            "SFPD_BQ_LOCATION": self.bq_location,
         }

@@ -1,17 +1,25 @@
 """The lake: one folder of typed Parquet files per extraction window.
 
-Layout: ``<lake>/<dataset_id>/window=<start>_<end>/part-00000.parquet, ...``. A window's folder
-is written under a temporary name and swapped in whole, so a retry replaces the previous
-attempt's files and a crashed write never leaves a partial window behind.
+Layout: ``<lake>/<dataset_id>/windows/<start>_<end>/part-00000.parquet, ...`` (not Hive-style
+``key=value`` folders: windows overlap, they are not partitions). A retry of a window replaces
+the previous attempt's files, and the loader is handed the exact list of files written, never a
+wildcard, so nothing is read twice.
+
+- local folder (``file:///abs/path``): the window is written under a temporary name and swapped
+  in whole, so a crashed write never leaves a partial window behind;
+- GCS (``gs://bucket/prefix``): the window's old objects are deleted, then each part uploaded.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import shutil
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote, unquote, urlparse
 
 import pyarrow as pa
@@ -19,11 +27,30 @@ import pyarrow.parquet as pq
 
 from sfpd.schema import ARROW_SCHEMA
 
+log = logging.getLogger(__name__)
+PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+
 
 @dataclass(frozen=True)
 class LakeWrite:
     uris: list[str]
     rows: int
+
+
+class Lake(Protocol):
+    def write_window(
+        self, dataset_id: str, label: str, tables: Iterable[pa.Table]
+    ) -> LakeWrite: ...
+
+
+def _with_empty_part(tables: Iterable[pa.Table]) -> Iterable[pa.Table]:
+    """The tables, or one empty table if there are none: an empty window still gets a file."""
+    empty = True
+    for table in tables:
+        empty = False
+        yield table
+    if empty:
+        yield ARROW_SCHEMA.empty_table()
 
 
 class LocalLake:
@@ -37,7 +64,7 @@ class LocalLake:
         return cls(file_uri_to_path(uri))
 
     def window_dir(self, dataset_id: str, label: str) -> Path:
-        return self.root / dataset_id / f"window={label}"
+        return self.root / dataset_id / "windows" / label
 
     def write_window(self, dataset_id: str, label: str, tables: Iterable[pa.Table]) -> LakeWrite:
         """Write each table as one Parquet part; an empty window still gets one (empty) part."""
@@ -45,13 +72,11 @@ class LocalLake:
         staging = final.with_name(f".{final.name}.{uuid.uuid4().hex}")
         staging.mkdir(parents=True)
         try:
-            rows = parts = 0
-            for table in tables:
-                _write_part(table, staging / f"part-{parts:05d}.parquet")
+            rows = 0
+            for index, table in enumerate(_with_empty_part(tables)):
+                _check_schema(table)
+                pq.write_table(table, staging / _part_name(index), compression="zstd")
                 rows += table.num_rows
-                parts += 1
-            if not parts:
-                _write_part(ARROW_SCHEMA.empty_table(), staging / "part-00000.parquet")
             if final.exists():
                 shutil.rmtree(final)
             staging.rename(final)
@@ -62,10 +87,53 @@ class LocalLake:
         return LakeWrite(uris=[path_to_file_uri(p) for p in parts], rows=rows)
 
 
-def _write_part(table: pa.Table, path: Path) -> None:
+class GcsLake:
+    """A lake in a GCS bucket (``gs://bucket/prefix``), written with a google-cloud-storage
+    client (in DAG tasks: GCSHook(...).get_conn())."""
+
+    def __init__(self, client, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+
+    @classmethod
+    def from_uri(cls, uri: str, client) -> GcsLake:
+        parsed = urlparse(uri)
+        if parsed.scheme != "gs" or not parsed.netloc:
+            raise ValueError(f"expected a gs://bucket/prefix URI, not {uri!r}")
+        return cls(client, parsed.netloc, parsed.path)
+
+    def window_prefix(self, dataset_id: str, label: str) -> str:
+        return "/".join(p for p in (self.prefix, dataset_id, "windows", label) if p) + "/"
+
+    def write_window(self, dataset_id: str, label: str, tables: Iterable[pa.Table]) -> LakeWrite:
+        prefix = self.window_prefix(dataset_id, label)
+        bucket = self.client.bucket(self.bucket)
+        stale = list(self.client.list_blobs(self.bucket, prefix=prefix))
+        for blob in stale:
+            blob.delete()
+        if stale:
+            log.info("Deleted %d object(s) of an earlier attempt under %s", len(stale), prefix)
+        uris, rows = [], 0
+        for index, table in enumerate(_with_empty_part(tables)):
+            _check_schema(table)
+            buffer = io.BytesIO()
+            pq.write_table(table, buffer, compression="zstd")
+            name = prefix + _part_name(index)
+            buffer.seek(0)
+            bucket.blob(name).upload_from_file(buffer, content_type=PARQUET_CONTENT_TYPE)
+            uris.append(f"gs://{self.bucket}/{name}")
+            rows += table.num_rows
+        return LakeWrite(uris=uris, rows=rows)
+
+
+def _part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def _check_schema(table: pa.Table) -> None:
     if table.schema != ARROW_SCHEMA:
         raise ValueError("lake files must have the dataset schema (sfpd.schema.ARROW_SCHEMA)")
-    pq.write_table(table, path, compression="zstd")
 
 
 def path_to_file_uri(path: Path) -> str:
@@ -80,8 +148,15 @@ def file_uri_to_path(uri: str) -> Path:
     return Path(unquote(parsed.path))
 
 
-def open_lake(uri: str) -> LocalLake:
+def open_lake(uri: str, gcs_client=None) -> Lake:
+    """The lake a URI names; a gs:// lake needs a google-cloud-storage client."""
     scheme = urlparse(uri).scheme
     if scheme == "file":
         return LocalLake.from_uri(uri)
-    raise ValueError(f"unsupported lake URI {uri!r}: use file:///absolute/path")
+    if scheme == "gs":
+        if gcs_client is None:
+            raise ValueError("a gs:// lake needs a GCS client")
+        return GcsLake.from_uri(uri, gcs_client)
+    raise ValueError(
+        f"unsupported lake URI {uri!r}: use file:///absolute/path or gs://bucket/prefix"
+    )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-from sfpd.lake import LocalLake
+from sfpd.lake import Lake
 from sfpd.schema import normalise_page
 from sfpd.socrata import SocrataSource
-from sfpd.warehouse import DuckDBWarehouse, MergeResult
+from sfpd.warehouse import MergeResult, Warehouse
 from sfpd.window import Window
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,7 @@ class Extract:
         return asdict(self)
 
 
-def extract_to_lake(
-    window: Window, source: SocrataSource, lake: LocalLake, dataset_id: str
-) -> Extract:
+def extract_to_lake(window: Window, source: SocrataSource, lake: Lake, dataset_id: str) -> Extract:
     """Stream the window's rows page by page into typed Parquet files in the lake."""
     where = window.soql_where()
     expected = source.count(where)
@@ -49,5 +47,5 @@ def extract_to_lake(
     return Extract(window.to_dict(), written.uris, written.rows)
 
 
-def merge_extract(extract: Extract, warehouse: DuckDBWarehouse) -> MergeResult:
+def merge_extract(extract: Extract, warehouse: Warehouse) -> MergeResult:
     return warehouse.merge_window(Window.from_dict(extract.window), extract.uris)

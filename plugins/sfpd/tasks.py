@@ -12,10 +12,10 @@ from airflow.sdk import Asset, BaseHook, get_current_context, task
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from sfpd.config import Settings
-from sfpd.lake import open_lake
+from sfpd.lake import Lake, open_lake
 from sfpd.pipeline import Extract, extract_to_lake, merge_extract
 from sfpd.socrata import SocrataEndpoint, SocrataSource
-from sfpd.warehouse import DuckDBWarehouse
+from sfpd.warehouse import BigQueryWarehouse, DuckDBWarehouse, Warehouse
 from sfpd.window import Window, rolling_window
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,28 @@ def socrata_endpoint(conn_id: str, dataset_id: str) -> SocrataEndpoint:
     )
 
 
+def lake_for(settings: Settings) -> Lake:
+    """The configured lake; GCS credentials come from the GCP connection (GCSHook)."""
+    if settings.lake_uri.startswith("gs://"):
+        from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+        return open_lake(settings.lake_uri, GCSHook(gcp_conn_id=settings.gcp_conn_id).get_conn())
+    return open_lake(settings.lake_uri)
+
+
+def warehouse_for(settings: Settings) -> Warehouse:
+    """The configured warehouse; BigQuery credentials come from the GCP connection."""
+    if settings.warehouse == "bigquery":
+        from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+
+        hook = BigQueryHook(gcp_conn_id=settings.gcp_conn_id, location=settings.bq_location)
+        client = hook.get_client(project_id=settings.gcp_project, location=settings.bq_location)
+        return BigQueryWarehouse(
+            client, settings.gcp_project, settings.raw_schema, settings.bq_location
+        )
+    return DuckDBWarehouse(settings.duckdb_path, settings.raw_schema)
+
+
 @task
 def plan_window() -> dict[str, str]:
     """The run's window: two months ending at the San Francisco date of the data interval end."""
@@ -67,7 +89,7 @@ def extract(window: dict[str, str]) -> dict:
     endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
     with SocrataSource(endpoint, settings.page_size) as source:
         result = extract_to_lake(
-            Window.from_dict(window), source, open_lake(settings.lake_uri), settings.dataset_id
+            Window.from_dict(window), source, lake_for(settings), settings.dataset_id
         )
     return result.to_dict()
 
@@ -76,5 +98,5 @@ def extract(window: dict[str, str]) -> dict:
 def merge(extracted: dict) -> dict[str, int]:
     """Lake files → staging table → MERGE into the raw table, in one transaction."""
     settings = Settings.from_env()
-    result = merge_extract(Extract(**extracted), DuckDBWarehouse(settings.duckdb_path))
+    result = merge_extract(Extract(**extracted), warehouse_for(settings))
     return result.to_dict()

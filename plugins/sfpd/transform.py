@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+from cosmos.profiles import GoogleCloudOauthProfileMapping
 
 from sfpd.config import Settings
+
+DBT_THREADS = 8
 
 
 class ManifestMissing(FileNotFoundError):
     pass
+
+
+def profile_config(settings: Settings) -> ProfileConfig:
+    """DuckDB: the checked-in profiles.yml (paths from env vars). BigQuery: the Airflow GCP
+    connection's default credentials (ADC on Composer, the connection's key elsewhere), with
+    threads and location set. With BIGQUERY_EMULATOR_HOST set (a local emulator, as the
+    google-cloud-bigquery client honours it) the profiles.yml target `bigquery_emulator`."""
+    if settings.warehouse == "bigquery" and not os.environ.get("BIGQUERY_EMULATOR_HOST"):
+        return ProfileConfig(
+            profile_name="sfpd",
+            target_name="bigquery",
+            profile_mapping=GoogleCloudOauthProfileMapping(
+                conn_id=settings.gcp_conn_id,
+                profile_args={
+                    "project": settings.gcp_project,
+                    "dataset": "sfpd",
+                    "location": settings.bq_location,
+                    "threads": DBT_THREADS,
+                },
+            ),
+        )
+    target = "bigquery_emulator" if settings.warehouse == "bigquery" else settings.warehouse
+    return ProfileConfig(
+        profile_name="sfpd",
+        target_name=target,
+        profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
+    )
 
 
 def dbt_task_group(settings: Settings, dbt_vars: dict[str, Any], **kwargs: Any) -> DbtTaskGroup:
@@ -26,11 +57,7 @@ def dbt_task_group(settings: Settings, dbt_vars: dict[str, Any], **kwargs: Any) 
             install_dbt_deps=False,
             env_vars=settings.dbt_env(),
         ),
-        profile_config=ProfileConfig(
-            profile_name="sfpd",
-            target_name=settings.warehouse,
-            profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
-        ),
+        profile_config=profile_config(settings),
         # A node's task builds it and runs its own tests (cautious: not the tests that also
         # need a node built later); a test on several nodes gets its own task after all of them.
         execution_config=ExecutionConfig(

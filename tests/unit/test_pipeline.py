@@ -44,7 +44,7 @@ def test_extract_streams_pages_into_parquet_parts(source, lake):
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
     assert extract.rows == 11887
     assert len(extract.uris) == 3  # pages of 5,000
-    assert all("window=2018-11-01_2019-01-01" in uri for uri in extract.uris)
+    assert all("/windows/2018-11-01_2019-01-01/" in uri for uri in extract.uris)
     assert sum(pq.read_metadata(u.removeprefix("file://")).num_rows for u in extract.uris) == 11887
 
 

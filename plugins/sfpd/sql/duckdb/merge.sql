@@ -1,7 +1,9 @@
 -- Upsert the window into the raw table on row_id: update matched rows, insert new ones.
+-- The target is limited to the window's dates (as on BigQuery, where this prunes partitions).
 MERGE INTO {{ schema }}.{{ table }} AS target
 USING {{ schema }}.{{ staging }} AS source
 ON target.row_id = source.row_id
+    AND target.incident_date >= $window_start AND target.incident_date < $window_end
 WHEN MATCHED THEN UPDATE SET
 {%- for name, _ in columns %}
     {{ name }} = source.{{ name }}{{ "," if not loop.last }}

@@ -1,0 +1,2 @@
+-- Answered from table metadata: no bytes scanned.
+SELECT COUNT(*) FROM `{{ raw }}`;

@@ -1,0 +1,9 @@
+-- The raw table: one row per offence (row_id), columns from sfpd.schema. Partitioned by the
+-- incident date (the window is whole days), clustered on what the marts filter and group by.
+CREATE TABLE IF NOT EXISTS `{{ raw }}` (
+{%- for name, type in columns %}
+    {{ name }} {{ type }}{{ "," if not loop.last }}
+{%- endfor %}
+)
+PARTITION BY incident_date
+CLUSTER BY {{ cluster_by | join(", ") }};
