@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)/plugins
 
 EMULATORS := .venv-emulators
 
-.PHONY: help run test lint manifest venv emulators clean lock
+.PHONY: help run test lint manifest venv emulators bundle-composer clean lock
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,5 +64,17 @@ lint: $(BIN)/.synced  ## ruff
 test: $(MANIFEST) emulators lint  ## The whole test suite
 	$(BIN)/pytest
 
+BUNDLE ?= dist/composer
+
+bundle-composer: $(MANIFEST)  ## Lay out dist/composer/{dags,plugins,data} for a Composer bucket
+	rm -rf $(BUNDLE)
+	mkdir -p $(BUNDLE)/data
+	cp -r dags $(BUNDLE)/dags
+	cp -r plugins $(BUNDLE)/plugins
+	# the dbt project with its manifest, seeds copied in (a bucket has no symlinks)
+	cp -rL $(DBT_DIR) $(BUNDLE)/data/dbt
+	cd $(BUNDLE)/data/dbt && rm -rf logs .user.yml target/run target/compiled
+	find $(BUNDLE) -name __pycache__ -prune -exec rm -rf {} +
+
 clean:  ## Remove local state (Airflow home, lake, warehouse, dbt target)
-	rm -rf .airflow data $(DBT_DIR)/target $(DBT_DIR)/logs $(EMULATORS)
+	rm -rf .airflow data dist $(DBT_DIR)/target $(DBT_DIR)/logs $(EMULATORS)

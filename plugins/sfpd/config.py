@@ -14,6 +14,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAREHOUSES = ("duckdb", "bigquery")
 
 
+def default_dbt_project_dir(root: Path) -> Path:
+    """include/dbt (Astro layout), else data/dbt (a Cloud Composer bucket has no include/)."""
+    astro = root / "include" / "dbt"
+    composer = root / "data" / "dbt"
+    return composer if not astro.exists() and composer.exists() else astro
+
+
 class ConfigError(ValueError):
     """A setting has a value the pipeline cannot use."""
 
@@ -66,7 +73,7 @@ class Settings:
             dataset_id=env.get("SFPD_DATASET_ID", DEFAULT_DATASET_ID),
             socrata_conn_id=env.get("SFPD_SOCRATA_CONN_ID", "socrata_default"),
             page_size=page_size,
-            dbt_project_dir=Path(env.get("SFPD_DBT_PROJECT_DIR", root / "include" / "dbt")),
+            dbt_project_dir=Path(env.get("SFPD_DBT_PROJECT_DIR", default_dbt_project_dir(root))),
             raw_schema=env.get("SFPD_RAW_SCHEMA", "sfpd_raw"),
             gcp_conn_id=env.get("SFPD_GCP_CONN_ID", "google_cloud_default"),
             gcp_project=gcp_project,

@@ -1,4 +1,11 @@
 -- Reports (distinct incident_id) and offences per day and police district.
+{%- if target.type == 'bigquery' %}
+{{ config(
+    partition_by={"field": "incident_date", "data_type": "date", "granularity": "month"},
+    cluster_by=["police_district"],
+) }}
+{%- endif %}
+
 with
 
 incidents as (

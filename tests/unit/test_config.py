@@ -1,0 +1,71 @@
+"""Settings from the environment, and the dbt profile each warehouse gets in Cosmos."""
+
+from pathlib import Path
+
+import pytest
+from cosmos.profiles import GoogleCloudOauthProfileMapping
+
+from sfpd.config import ConfigError, Settings
+from sfpd.transform import DBT_THREADS, profile_config
+
+BIGQUERY = {
+    "SFPD_WAREHOUSE": "bigquery",
+    "SFPD_GCP_PROJECT": "my-project",
+    "SFPD_LAKE_URI": "gs://my-bucket/sfpd",
+    "SFPD_BQ_LOCATION": "EU",
+}
+
+
+def test_defaults_are_the_embedded_warehouse_under_the_project():
+    settings = Settings.from_env({"SFPD_PROJECT_ROOT": "/srv/sfpd"})
+    assert settings.warehouse == "duckdb"
+    assert settings.duckdb_path == Path("/srv/sfpd/data/warehouse/sfpd.duckdb")
+    assert settings.lake_uri == "file:///srv/sfpd/data/lake"
+    assert settings.dbt_project_dir == Path("/srv/sfpd/include/dbt")
+    assert (settings.dataset_id, settings.page_size) == ("wg3w-h783", 50_000)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SFPD_WAREHOUSE": "snowflake"}, "SFPD_WAREHOUSE='snowflake' is not supported"),
+        ({"SFPD_DUCKDB_PATH": "relative.duckdb"}, "SFPD_DUCKDB_PATH must be an absolute path"),
+        ({"SFPD_PAGE_SIZE": "lots"}, "SFPD_PAGE_SIZE must be an integer"),
+        ({"SFPD_PAGE_SIZE": "60000"}, "between 1 and 50000"),
+        ({**BIGQUERY, "SFPD_GCP_PROJECT": ""}, "needs SFPD_GCP_PROJECT"),
+        ({**BIGQUERY, "SFPD_LAKE_URI": "file:///tmp/lake"}, "SFPD_LAKE_URI=gs://bucket/prefix"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_setting_named(env, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_duckdb_profile_is_the_checked_in_profiles_yml():
+    config = profile_config(Settings.from_env({}))
+    assert config.target_name == "duckdb"
+    assert config.profiles_yml_filepath.name == "profiles.yml"
+    assert config.profiles_yml_filepath.exists()
+
+
+def test_bigquery_profile_maps_the_gcp_connection_with_threads_and_location(monkeypatch):
+    monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
+    config = profile_config(Settings.from_env(BIGQUERY))
+    mapping = config.profile_mapping
+    assert isinstance(mapping, GoogleCloudOauthProfileMapping)  # default credentials (Composer)
+    assert mapping.conn_id == "google_cloud_default"
+    assert mapping.profile_args == {
+        "project": "my-project",
+        "dataset": "sfpd",
+        "location": "EU",
+        "threads": DBT_THREADS,
+    }
+    assert mapping.dbt_profile_method == "oauth"
+
+
+def test_bigquery_emulator_uses_the_profiles_yml_emulator_target(monkeypatch):
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", "http://127.0.0.1:9050")
+    config = profile_config(Settings.from_env(BIGQUERY))
+    assert config.profile_mapping is None
+    assert config.target_name == "bigquery_emulator"
+    assert "bigquery_emulator:" in config.profiles_yml_filepath.read_text()
