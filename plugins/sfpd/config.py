@@ -35,6 +35,7 @@ class Settings:
     page_size: int
     dbt_project_dir: Path
     raw_schema: str = "sfpd_raw"
+    max_reject_share: float = 0.01
     # BigQuery (SFPD_WAREHOUSE=bigquery)
     gcp_conn_id: str = "google_cloud_default"
     gcp_project: str | None = None
@@ -57,6 +58,12 @@ class Settings:
             raise ConfigError(f"SFPD_PAGE_SIZE must be an integer: {exc}") from exc
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"SFPD_PAGE_SIZE must be between 1 and {MAX_PAGE_SIZE}")
+        try:
+            max_reject_share = float(env.get("SFPD_MAX_REJECT_SHARE", "0.01"))
+        except ValueError as exc:
+            raise ConfigError(f"SFPD_MAX_REJECT_SHARE must be a number: {exc}") from exc
+        if not 0 <= max_reject_share <= 1:
+            raise ConfigError("SFPD_MAX_REJECT_SHARE must be between 0 and 1 (0.01 = 1%)")
         lake_uri = env.get("SFPD_LAKE_URI", (root / "data" / "lake").as_uri())
         gcp_project = env.get("SFPD_GCP_PROJECT") or None
         if warehouse == "bigquery":
@@ -75,6 +82,7 @@ class Settings:
             page_size=page_size,
             dbt_project_dir=Path(env.get("SFPD_DBT_PROJECT_DIR", default_dbt_project_dir(root))),
             raw_schema=env.get("SFPD_RAW_SCHEMA", "sfpd_raw"),
+            max_reject_share=max_reject_share,
             gcp_conn_id=env.get("SFPD_GCP_CONN_ID", "google_cloud_default"),
             gcp_project=gcp_project,
             bq_location=env.get("SFPD_BQ_LOCATION", "US"),

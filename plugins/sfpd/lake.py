@@ -42,6 +42,9 @@ class Lake(Protocol):
         self, dataset_id: str, label: str, tables: Iterable[pa.Table]
     ) -> LakeWrite: ...
 
+    def write_file(self, dataset_id: str, label: str, name: str, table: pa.Table) -> str:
+        """Write one more Parquet file (e.g. the rejects) into a written window; its URI."""
+
 
 def _with_empty_part(tables: Iterable[pa.Table]) -> Iterable[pa.Table]:
     """The tables, or one empty table if there are none: an empty window still gets a file."""
@@ -86,6 +89,11 @@ class LocalLake:
         parts = sorted(final.glob("part-*.parquet"))
         return LakeWrite(uris=[path_to_file_uri(p) for p in parts], rows=rows)
 
+    def write_file(self, dataset_id: str, label: str, name: str, table: pa.Table) -> str:
+        path = self.window_dir(dataset_id, label) / name
+        pq.write_table(table, path, compression="zstd")
+        return path_to_file_uri(path)
+
 
 class GcsLake:
     """A lake in a GCS bucket (``gs://bucket/prefix``), written with a google-cloud-storage
@@ -117,14 +125,20 @@ class GcsLake:
         uris, rows = [], 0
         for index, table in enumerate(_with_empty_part(tables)):
             _check_schema(table)
-            buffer = io.BytesIO()
-            pq.write_table(table, buffer, compression="zstd")
-            name = prefix + _part_name(index)
-            buffer.seek(0)
-            bucket.blob(name).upload_from_file(buffer, content_type=PARQUET_CONTENT_TYPE)
-            uris.append(f"gs://{self.bucket}/{name}")
+            uris.append(self._upload(bucket, prefix + _part_name(index), table))
             rows += table.num_rows
         return LakeWrite(uris=uris, rows=rows)
+
+    def write_file(self, dataset_id: str, label: str, name: str, table: pa.Table) -> str:
+        bucket = self.client.bucket(self.bucket)
+        return self._upload(bucket, self.window_prefix(dataset_id, label) + name, table)
+
+    def _upload(self, bucket, name: str, table: pa.Table) -> str:
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        buffer.seek(0)
+        bucket.blob(name).upload_from_file(buffer, content_type=PARQUET_CONTENT_TYPE)
+        return f"gs://{self.bucket}/{name}"
 
 
 def _part_name(index: int) -> str:

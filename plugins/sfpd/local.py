@@ -60,6 +60,7 @@ def endpoint_from_env(env: dict, dataset_id: str) -> SocrataEndpoint:
         fields.get("schema"),
         fields.get("password"),
         dataset_id,
+        fields.get("extra"),
     )
 
 

@@ -15,13 +15,17 @@ display-name headers, converted to API form on load).
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
 import datetime as dt
 import hashlib
 import json
+import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -128,7 +132,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 def _comparable(value: object) -> object:
     if isinstance(value, str) and _TIMESTAMP.match(value):
-        return dt.datetime.fromisoformat(value)
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value  # not a real date: compared as text
     if isinstance(value, str):
         try:
             return float(value)
@@ -278,6 +285,41 @@ def run_query(corpus: list[dict], params: dict[str, str], cache: dict | None = N
 
 # --------------------------------------------------------------------------- HTTP server
 
+FAULT_KINDS = ("429", "500", "503", "202", "slow")
+
+
+@dataclass
+class Faults:
+    """Failures the server injects, like the live API's: throttling (429 with Retry-After),
+    server errors (500, 503), "still processing" (202) and slow answers, on a share of data-page
+    requests (deterministic for a seed; one request is never failed more than ``max_in_a_row``
+    times in a row, so a client that retries gets through). Also a page cut short once, and a
+    ``count(*)`` that disagrees with the rows."""
+
+    rate: float = 0.0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    seed: int = 0
+    slow_seconds: float = 1.5
+    max_in_a_row: int = 2
+    cut_next_page: int = 0  # rows to drop from the next full page, once
+    count_offset: int = 0
+    injected: collections.Counter = field(default_factory=collections.Counter)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        self._in_a_row: collections.Counter = collections.Counter()
+
+    def draw(self, key: str) -> str | None:
+        """The fault for this attempt at the request ``key``, if any."""
+        if self.rate and self._in_a_row[key] < self.max_in_a_row:
+            if self._random.random() < self.rate:
+                self._in_a_row[key] += 1
+                kind = self.kinds[sum(self.injected.values()) % len(self.kinds)]  # in turn
+                self.injected[kind] += 1
+                return kind
+        self._in_a_row[key] = 0
+        return None
+
 
 class ReplayServer:
     """A threaded HTTP server on 127.0.0.1; ``port=0`` picks a free port."""
@@ -286,6 +328,7 @@ class ReplayServer:
         self.corpus = load_corpus(data_dir)
         self.dataset_id = dataset_id
         self.requests: list[dict[str, str]] = []
+        self.faults = Faults()
         self._cache: dict = {}
         self._lock = threading.Lock()
         server = self
@@ -301,23 +344,60 @@ class ReplayServer:
                 try:
                     with server._lock:
                         rows = run_query(server.corpus, params, server._cache)
-                    self._reply(200, rows)
+                        reply = server._inject(url.query, params, rows)
                 except SoQLError as exc:
-                    self._reply(400, {"error": True, "message": str(exc)})
+                    reply = (400, {"error": True, "message": str(exc)}, {}, 0.0)
+                status, body, headers, delay = reply
+                time.sleep(delay)
+                self._reply(status, body, headers)
 
-            def _reply(self, status: int, body: object) -> None:
+            def _reply(self, status: int, body: object, headers: dict | None = None) -> None:
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(payload)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a slow answer)
 
             def log_message(self, *args: object) -> None:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._thread: threading.Thread | None = None
+
+    def _inject(self, key: str, params: dict, rows: list[dict]) -> tuple:
+        """(status, body, headers, delay) for this request, faults applied."""
+        faults = self.faults
+        if _COUNT.match(params.get("$select", "").strip()):
+            if faults.count_offset:
+                alias = next(iter(rows[0]))
+                rows = [{alias: str(int(rows[0][alias]) + faults.count_offset)}]
+            return 200, rows, {}, 0.0
+        kind = faults.draw(key)
+        if kind == "429":
+            return 429, {"message": "Too many requests"}, {"Retry-After": "1"}, 0.0
+        if kind in ("500", "503"):
+            return int(kind), {"error": True, "message": "Internal error"}, {}, 0.0
+        if kind == "202":
+            return 202, {"message": "Processing, try again"}, {}, 0.0
+        if kind == "slow":
+            return 200, rows, {}, faults.slow_seconds
+        limit = int(params.get("$limit", DEFAULT_LIMIT))
+        if faults.cut_next_page and len(rows) == limit:
+            rows, faults.cut_next_page = rows[: -faults.cut_next_page], 0
+            faults.injected["cut"] += 1
+        return 200, rows, {}, 0.0
+
+    def replace_corpus(self, rows: list[dict]) -> None:
+        """Serve these rows from now on (tests: rows changed, added, removed upstream)."""
+        with self._lock:
+            self.corpus = sorted(rows, key=lambda row: row[":id"])
+            self._cache.clear()
 
     @property
     def port(self) -> int:

@@ -10,6 +10,7 @@ when true) and leaves out keys whose value is null. Timestamps are DataSF "float
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -79,6 +80,8 @@ FIELDS: tuple[Field, ...] = (
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 ARROW_SCHEMA = pa.schema([pa.field(f.name, f.kind.arrow, nullable=not f.required) for f in FIELDS])
+# Before the checks every column may hold nulls (a missing required value is a reject).
+_NULLABLE_SCHEMA = pa.schema([pa.field(f.name, f.kind.arrow) for f in FIELDS])
 # What the API sends: strings, except filed_online.
 _WIRE_SCHEMA = pa.schema([(f.name, pa.bool_() if f.kind is BOOL else pa.string()) for f in FIELDS])
 
@@ -91,11 +94,29 @@ def bigquery_columns() -> list[tuple[str, str]]:
     return [(f.name, f.kind.bigquery) for f in FIELDS]
 
 
-class NormalisationError(ValueError):
-    """A page holds a value that cannot be converted to the column's type."""
+# San Francisco's land with a margin (Treasure Island included, the Farallones not): a
+# coordinate outside it is a placeholder or an error, never an incident location.
+SF_BBOX = {"lat": (37.60, 37.95), "lon": (-122.55, -122.30)}
 
 
-def _convert(name: str, column: pa.ChunkedArray, kind: Kind) -> pa.ChunkedArray:
+@dataclass(frozen=True)
+class Reject:
+    """A row that could not be normalised, kept whole with the reason."""
+
+    raw_json: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Normalised:
+    table: pa.Table
+    rejects: list[Reject]
+    unknown_fields: frozenset[str]
+
+
+def _convert(column: pa.ChunkedArray, kind: Kind) -> pa.ChunkedArray:
+    """Vectorised conversion of a wire column (strings) to the column's type; raises on any
+    value it cannot convert."""
     if kind is STRING or kind is BOOL:
         return column
     if kind is INT64:
@@ -108,54 +129,120 @@ def _convert(name: str, column: pa.ChunkedArray, kind: Kind) -> pa.ChunkedArray:
         return pc.cast(column, pa.timestamp("us"))
     if kind is DATE:
         return pc.cast(pc.cast(column, pa.timestamp("us")), pa.date32())
-    if kind is TIME:
-        # "HH:MM" -> microseconds since midnight
+    if kind is TIME:  # "HH:MM" -> microseconds since midnight
         parts = pc.split_pattern(column, ":")
+        if pc.any(pc.not_equal(pc.list_value_length(parts), 2)).as_py():
+            raise ValueError("not HH:MM")
         hours = pc.cast(pc.list_element(parts, 0), pa.int64())
         minutes = pc.cast(pc.list_element(parts, 1), pa.int64())
-        bad = pc.or_(pc.greater_equal(hours, 24), pc.greater_equal(minutes, 60))
+        bad = pc.or_(
+            pc.or_(pc.less(hours, 0), pc.greater_equal(hours, 24)),
+            pc.or_(pc.less(minutes, 0), pc.greater_equal(minutes, 60)),
+        )
         if pc.any(bad).as_py():
             raise ValueError("hour or minute out of range")
         micros = pc.multiply(pc.add(pc.multiply(hours, 60), minutes), 60_000_000)
         return pc.cast(micros, pa.time64("us"))
-    raise AssertionError(f"unknown kind for {name}")
+    raise AssertionError(f"unknown kind {kind}")
 
 
-def normalise_page(rows: Iterable[Mapping]) -> pa.Table:
-    """Turn API rows (dicts, null keys omitted, unknown keys ignored) into a typed table.
-
-    Raises NormalisationError naming the column and the offending value.
-    """
-    rows = list(rows)
+def _convert_or_flag(
+    name: str, column: pa.ChunkedArray, kind: Kind, reasons: list[str | None]
+) -> pa.ChunkedArray:
+    """Convert a column; values that cannot be converted become null and their rows get a
+    reason. The value-by-value path runs only for a column that failed as a whole."""
     try:
-        wire = pa.Table.from_pylist(rows, schema=_WIRE_SCHEMA)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise NormalisationError(f"row has a value of the wrong JSON type: {exc}") from exc
-    columns = []
-    for f in FIELDS:
-        column = wire.column(f.name)
-        try:
-            converted = _convert(f.name, column, f.kind)
-        except (pa.ArrowInvalid, ValueError) as exc:
-            raise NormalisationError(
-                f"column {f.name!r}: cannot read {_first_bad(column, f.kind)!r} as "
-                f"{f.kind.bigquery}: {exc}"
-            ) from exc
-        if f.kind is BOOL:
-            # The API sends filed_online only when it is true.
-            converted = pc.fill_null(converted, False)
-        if f.required and converted.null_count:
-            raise NormalisationError(f"column {f.name!r} is required but missing in a row")
-        columns.append(converted)
-    return pa.Table.from_arrays(columns, schema=ARROW_SCHEMA)
-
-
-def _first_bad(column: pa.ChunkedArray, kind: Kind) -> object:
-    for value in column.to_pylist():
+        return _convert(column, kind)
+    except (pa.ArrowInvalid, ValueError):
+        pass
+    values = column.to_pylist()
+    for index, value in enumerate(values):
         if value is None:
             continue
         try:
-            _convert("", pa.chunked_array([[value]], type=column.type), kind)
+            _convert(pa.chunked_array([[value]], type=column.type), kind)
         except (pa.ArrowInvalid, ValueError):
-            return value
-    return None
+            values[index] = None
+            if reasons[index] is None:
+                reasons[index] = f"{name}: cannot read {value!r} as {kind.bigquery}"
+    return _convert(pa.chunked_array([values], type=column.type), kind)
+
+
+def _wire_table(rows: list[dict], reasons: list[str | None]) -> pa.Table:
+    """Rows as Arrow strings (booleans for filed_online). A page with a value of the wrong
+    JSON type is retried row by row, and those rows get a reason and are blanked."""
+    try:
+        return pa.Table.from_pylist(rows, schema=_WIRE_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    checked = []
+    for index, row in enumerate(rows):
+        for name, value in row.items():
+            if name not in _WIRE_TYPES or value is None:
+                continue
+            if not isinstance(value, _WIRE_TYPES[name]):
+                reasons[index] = reasons[index] or (
+                    f"{name}: expected a JSON {_WIRE_TYPES[name].__name__}, "
+                    f"got {type(value).__name__}"
+                )
+        checked.append({} if reasons[index] else row)
+    return pa.Table.from_pylist(checked, schema=_WIRE_SCHEMA)
+
+
+_WIRE_TYPES = {f.name: bool if f.kind is BOOL else str for f in FIELDS}
+
+
+def _flag(reasons: list[str | None], mask: pa.ChunkedArray | pa.Array, reason: str) -> None:
+    for index in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
+        if reasons[index] is None:
+            reasons[index] = reason
+
+
+def normalise_page(rows: Iterable[Mapping]) -> Normalised:
+    """Turn API rows (dicts, null keys omitted) into a typed table of the rows that pass, and
+    the rejects with their reasons. Unknown keys are ignored and reported."""
+    rows = list(rows)
+    reasons: list[str | None] = [None] * len(rows)
+    unknown = frozenset(set().union(*rows) - set(FIELD_NAMES)) if rows else frozenset()
+    wire = _wire_table(rows, reasons)
+    columns = {}
+    for f in FIELDS:
+        column = _convert_or_flag(f.name, wire.column(f.name), f.kind, reasons)
+        if f.kind is BOOL:
+            column = pc.fill_null(column, False)  # the API sends filed_online only when true
+        columns[f.name] = column
+    for f in FIELDS:
+        if f.required:
+            _flag(reasons, pc.is_null(columns[f.name]), f"{f.name}: required, missing")
+    _flag(
+        reasons,
+        pc.not_equal(
+            columns["row_id"],
+            pc.binary_join_element_wise(
+                pc.cast(columns["incident_id"], pa.string()), columns["incident_code"], ""
+            ),
+        ),
+        "row_id: is not incident_id followed by incident_code",
+    )
+    _flag(
+        reasons,
+        pc.not_equal(pc.cast(columns["incident_datetime"], pa.date32()), columns["incident_date"]),
+        "incident_date: is not the date of incident_datetime",
+    )
+    for axis, name in (("lat", "latitude"), ("lon", "longitude")):
+        low, high = SF_BBOX[axis]
+        outside = pc.or_(pc.less(columns[name], low), pc.greater(columns[name], high))
+        _flag(reasons, outside, f"{name}: {low}..{high} is San Francisco, got a point outside")
+    _flag(
+        reasons,
+        pc.xor(pc.is_null(columns["latitude"]), pc.is_null(columns["longitude"])),
+        "latitude/longitude: one without the other",
+    )
+    table = pa.Table.from_arrays(list(columns.values()), schema=_NULLABLE_SCHEMA)
+    keep = pa.array([reason is None for reason in reasons], type=pa.bool_())
+    rejects = [
+        Reject(json.dumps(rows[index], sort_keys=True, default=str), reason)
+        for index, reason in enumerate(reasons)
+        if reason is not None
+    ]
+    return Normalised(table.filter(keep).cast(ARROW_SCHEMA), rejects, unknown)

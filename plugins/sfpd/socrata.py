@@ -7,7 +7,8 @@ Works against any server that honours ``$select``, ``$where``, ``$order``, ``$li
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import requests
@@ -26,7 +27,16 @@ OFFLINE_HINT = "To run without network, use the bundled replay server: SFPD_SOUR
 
 
 class SourceUnreachable(RuntimeError):
-    """The Socrata server could not be reached at all."""
+    """The Socrata server could not be reached (or kept timing out) after retries."""
+
+
+class SourceError(RuntimeError):
+    """The Socrata server kept answering with an error after retries."""
+
+
+def redact(url: str) -> str:
+    """A URL safe for logs: an app token passed as a parameter is masked."""
+    return re.sub(r"(\$\$app_token=)[^&]*", r"\1***", url)
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,8 @@ class SocrataEndpoint:
     dataset_id: str = DEFAULT_DATASET_ID
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    retries: int = 8
+    backoff_factor: float = 1.0
 
     def __post_init__(self) -> None:
         if self.scheme not in ("http", "https"):
@@ -51,14 +63,18 @@ class SocrataEndpoint:
         schema: str | None,
         password: str | None,
         dataset_id: str = DEFAULT_DATASET_ID,
+        extra: Mapping | None = None,
     ) -> SocrataEndpoint:
-        """From an Airflow connection's fields; empty fields mean the public DataSF API."""
+        """From an Airflow connection's fields; empty fields mean the public DataSF API.
+        The extra may tune read_timeout, connect_timeout, retries and backoff_factor."""
+        tuning = {k: (extra or {})[k] for k in _TUNING if k in (extra or {})}
         return cls(
             host=host or DEFAULT_HOST,
             scheme=schema or "https",
             port=int(port) if port else None,
             app_token=password or None,
             dataset_id=dataset_id,
+            **{k: _TUNING[k](v) for k, v in tuning.items()},
         )
 
     @property
@@ -70,15 +86,26 @@ class SocrataEndpoint:
         return f"{self.scheme}://{self.domain}/resource/{self.dataset_id}.json"
 
 
-def _retrying_adapter() -> HTTPAdapter:
-    # Throttling (429) and server errors are retried with exponential backoff, honouring
-    # Retry-After. Connection errors get two quick retries so an unreachable host fails fast.
+_TUNING = {
+    "read_timeout": float,
+    "connect_timeout": float,
+    "retries": int,
+    "backoff_factor": float,
+}
+RETRY_STATUSES = (202, 429, 500, 502, 503, 504)
+
+
+def _retrying_adapter(endpoint: SocrataEndpoint) -> HTTPAdapter:
+    # 202 (still preparing the result), 429 (throttled) and server errors are retried with
+    # exponential backoff and jitter, honouring Retry-After; so are read timeouts. Connection
+    # errors get two quick retries so an unreachable host fails fast.
     retry = Retry(
-        total=6,
+        total=endpoint.retries,
         connect=2,
-        backoff_factor=1.0,
+        backoff_factor=endpoint.backoff_factor,
         backoff_max=60,
-        status_forcelist=(429, 500, 502, 503, 504),
+        backoff_jitter=endpoint.backoff_factor / 2,
+        status_forcelist=RETRY_STATUSES,
         allowed_methods=("GET",),
         respect_retry_after_header=True,
         raise_on_status=False,
@@ -97,7 +124,10 @@ class SocrataSource:
         self._client = Socrata(
             endpoint.domain,
             endpoint.app_token,
-            session_adapter={"prefix": f"{endpoint.scheme}://", "adapter": _retrying_adapter()},
+            session_adapter={
+                "prefix": f"{endpoint.scheme}://",
+                "adapter": _retrying_adapter(endpoint),
+            },
         )
         # sodapy only accepts one number; requests takes (connect, read), so an unreachable
         # host fails in seconds while a slow page still has a minute.
@@ -114,12 +144,24 @@ class SocrataSource:
 
     def _get(self, **params: object) -> list[dict]:
         try:
-            return self._client.get(self.endpoint.dataset_id, **params)
+            result = self._client.get(self.endpoint.dataset_id, **params)
+        except requests.HTTPError as exc:
+            response = exc.response
+            raise SourceError(
+                f"Socrata answered HTTP {response.status_code} for {redact(response.url)} "
+                f"(429/5xx retried up to {self.endpoint.retries} times): {exc}"
+            ) from exc
         except requests.ConnectionError as exc:
             raise SourceUnreachable(
                 f"Cannot reach the Socrata API at {self.endpoint.resource_url} ({exc}). "
                 f"{OFFLINE_HINT}"
             ) from exc
+        if not isinstance(result, list):  # a 202 "still processing" body after the retries
+            raise SourceError(
+                f"Socrata did not return rows for {self.endpoint.resource_url} {params} "
+                f"after {self.endpoint.retries} retries: {str(result)[:200]}"
+            )
+        return result
 
     def count(self, where: str) -> int:
         """Rows matching ``where``, as the server counts them."""

@@ -46,7 +46,7 @@ def socrata_endpoint(conn_id: str, dataset_id: str) -> SocrataEndpoint:
         log.info("No connection %r: reading the public DataSF API", conn_id)
         return SocrataEndpoint(dataset_id=dataset_id)
     return SocrataEndpoint.from_connection_fields(
-        conn.host, conn.port, conn.schema, conn.password, dataset_id
+        conn.host, conn.port, conn.schema, conn.password, dataset_id, conn.extra_dejson
     )
 
 
@@ -89,14 +89,25 @@ def extract(window: dict[str, str]) -> dict:
     endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
     with SocrataSource(endpoint, settings.page_size) as source:
         result = extract_to_lake(
-            Window.from_dict(window), source, lake_for(settings), settings.dataset_id
+            Window.from_dict(window),
+            source,
+            lake_for(settings),
+            settings.dataset_id,
+            settings.max_reject_share,
         )
     return result.to_dict()
 
 
 @task(outlets=[RAW_INCIDENTS])
-def merge(extracted: dict) -> dict[str, int]:
-    """Lake files → staging table → MERGE into the raw table, in one transaction."""
+def merge(extracted: dict) -> dict:
+    """Lake files → staging table → MERGE into the raw table (inserted, updated, deleted rows
+    are counted, logged, returned as XCom and written to the load_audit table)."""
     settings = Settings.from_env()
-    result = merge_extract(Extract(**extracted), warehouse_for(settings))
+    run_id = get_current_context()["run_id"]
+    result = merge_extract(Extract(**extracted), warehouse_for(settings), run_id)
+    log.info(
+        "Window %s..%s: read %d, rejected %d, inserted %d, updated %d, deleted %d",
+        result.window_start, result.window_end, result.rows_read, result.rows_rejected,
+        result.rows_inserted, result.rows_updated, result.rows_deleted,
+    )  # fmt: skip
     return result.to_dict()

@@ -2,12 +2,19 @@
 
 Two warehouses with one contract (:meth:`merge_window`): DuckDB (embedded default) and BigQuery
 (production). SQL lives in ``sql/<dialect>/*.sql``; column lists come from :mod:`sfpd.schema`.
-The MERGE restricts the target to the window's dates with literal bounds, so BigQuery prunes
-partitions: a run's bytes grow with the window, not with the table.
+
+After a complete read the raw table's window equals the source's window: changed rows are
+updated, new rows inserted, rows the source no longer has (sealed records) deleted; rows outside
+the window are never touched. The target is limited to the window's dates with literal bounds,
+so BigQuery prunes partitions: a run's bytes grow with the window, not with the table. Nothing
+is changed unless the staged rows are exactly the rows the extract wrote, with unique row_ids,
+all inside the window. Each load leaves a row in ``load_audit``; quarantined rows go to
+``incidents_rejects``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +31,10 @@ log = logging.getLogger(__name__)
 
 RAW_TABLE = "incidents"
 STAGING_TABLE = "incidents_staging"
+REJECTS_TABLE = "incidents_rejects"
+AUDIT_TABLE = "load_audit"
 CLUSTER_BY = ("police_district", "incident_category", "analysis_neighborhood")
+REJECT_COLUMNS = [("raw_json", "STRING"), ("reason", "STRING")]  # the lake's rejects file
 
 
 class StagingRejected(RuntimeError):
@@ -33,25 +43,77 @@ class StagingRejected(RuntimeError):
 
 @dataclass(frozen=True)
 class MergeResult:
-    rows_staged: int
+    run_id: str
+    window_start: str
+    window_end: str
+    rows_read: int
+    rows_rejected: int
+    rows_inserted: int
+    rows_updated: int
+    rows_deleted: int
     rows_in_window_before: int
     rows_in_window_after: int
-    rows_in_table_after: int
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict:
         return asdict(self)
 
 
 class Warehouse(Protocol):
-    def merge_window(self, window: Window, uris: list[str]) -> MergeResult: ...
+    def merge_window(
+        self,
+        window: Window,
+        uris: list[str],
+        *,
+        rejects_uri: str,
+        expected_rows: int,
+        rows_read: int,
+        run_id: str,
+    ) -> MergeResult: ...
 
 
-def _refuse_unfit_staging(window: Window, staged: int, duplicates: int, outside: int) -> None:
-    if duplicates or outside:
+def _refuse_unfit_staging(
+    window: Window, expected: int, staged: int, duplicates: int, outside: int
+) -> None:
+    problems = []
+    if staged != expected:
+        problems.append(f"the lake files hold {staged} rows but the extract wrote {expected}")
+    if duplicates:
+        problems.append(f"{duplicates} repeated row_id(s)")
+    if outside:
+        problems.append(f"{outside} row(s) outside the window")
+    if problems:
         raise StagingRejected(
-            f"window {window.label}: {duplicates} repeated row_id(s) and {outside} row(s) "
-            f"outside the window among {staged} staged rows; the raw table was not changed"
+            f"window {window.label}: {'; '.join(problems)}; the raw table was not changed"
         )
+
+
+def _result(
+    window: Window, run_id: str, rows_read: int, rejected: int, diff: tuple, after: int
+) -> MergeResult:
+    """The counts of a MERGE, checked: the window must hold what the diff said it would."""
+    inserted, updated, deleted, before = diff
+    if after != before + inserted - deleted:
+        raise RuntimeError(
+            f"window {window.label}: {before} rows + {inserted} inserted - {deleted} deleted "
+            f"should leave {before + inserted - deleted}, the table has {after}"
+        )
+    return MergeResult(
+        run_id=run_id,
+        window_start=window.start.isoformat(),
+        window_end=window.end.isoformat(),
+        rows_read=rows_read,
+        rows_rejected=rejected,
+        rows_inserted=inserted,
+        rows_updated=updated,
+        rows_deleted=deleted,
+        rows_in_window_before=before,
+        rows_in_window_after=after,
+    )
+
+
+def _now() -> dt.datetime:
+    """The load time, UTC, to the second (both warehouses store the same value)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 class DuckDBWarehouse:
@@ -72,33 +134,58 @@ class DuckDBWarehouse:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         return duckdb.connect(str(self.path), read_only=read_only)
 
-    def merge_window(self, window: Window, uris: list[str]) -> MergeResult:
-        """Stage the window's files and MERGE them into the raw table in one transaction."""
-        paths = [str(file_uri_to_path(uri)) for uri in uris]
+    def merge_window(
+        self,
+        window: Window,
+        uris: list[str],
+        *,
+        rejects_uri: str,
+        expected_rows: int,
+        rows_read: int,
+        run_id: str,
+    ) -> MergeResult:
+        """Everything in one transaction: staging, checks, MERGE, quarantine, audit."""
         bounds = {"window_start": window.start, "window_end": window.end}
+        loaded_at = _now()
         with self.connect() as con:
-            con.execute(self._sql("create_raw"))
+            con.execute(self._sql("create_tables"))
             con.execute("BEGIN TRANSACTION")
             try:
+                paths = [str(file_uri_to_path(uri)) for uri in uris]
                 con.execute(self._sql("load_staging"), {"files": paths})
                 checks = con.execute(self._sql("check_staging"), bounds).fetchone()
-                _refuse_unfit_staging(window, *checks)
-                before = con.execute(self._sql("count_window"), bounds).fetchone()[0]
-                con.execute(self._sql("merge"), bounds)
+                _refuse_unfit_staging(window, expected_rows, *checks)
+                diff = con.execute(self._sql("diff"), bounds).fetchone()
+                con.execute(self._sql("merge"), {**bounds, "loaded_at": loaded_at})
+                rejects_file = str(file_uri_to_path(rejects_uri))
+                con.execute(self._sql("delete_rejects"), bounds)
+                con.execute(
+                    self._sql("insert_rejects"),
+                    {**bounds, "loaded_at": loaded_at, "rejects_file": rejects_file},
+                )
+                rejected = rows_read - expected_rows
                 after = con.execute(self._sql("count_window"), bounds).fetchone()[0]
-                total = con.execute(self._sql("count_table")).fetchone()[0]
+                result = _result(window, run_id, rows_read, rejected, diff, after)
+                con.execute(
+                    self._sql("insert_audit"),
+                    {**bounds, **_audit_values(result), "loaded_at": loaded_at},
+                )
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        result = MergeResult(checks[0], before, after, total)
         log.info("MERGE of window %s into %s: %s", window.label, self.path, result)
         return result
 
 
+def _audit_values(result: MergeResult) -> dict:
+    keys = ("run_id", "rows_read", "rows_rejected", "rows_inserted", "rows_updated")
+    return {key: getattr(result, key) for key in (*keys, "rows_deleted")}
+
+
 class BigQueryWarehouse:
-    """Raw and staging tables in one BigQuery dataset, driven by a google-cloud-bigquery client
-    (in DAG tasks: BigQueryHook(...).get_client(...))."""
+    """Raw, staging, quarantine and audit tables in one BigQuery dataset, driven by a
+    google-cloud-bigquery client (in DAG tasks: BigQueryHook(...).get_client(...))."""
 
     def __init__(self, client, project: str, dataset: str = "sfpd_raw", location: str = "US"):
         self.client = client
@@ -109,46 +196,79 @@ class BigQueryWarehouse:
     def ref(self, table: str) -> str:
         return f"{self.project}.{self.dataset}.{table}"
 
-    def sql(self, name: str, window: Window | None = None) -> str:
+    def sql(self, name: str, window: Window | None = None, loaded_at: dt.datetime | None = None):
         """A statement of ``sql/bigquery``; window bounds are rendered as DATE literals."""
         return render(
             f"bigquery/{name}.sql",
             raw=self.ref(RAW_TABLE),
             staging=self.ref(STAGING_TABLE),
+            rejects=self.ref(REJECTS_TABLE),
+            rejects_staging=self.ref(f"{REJECTS_TABLE}_staging"),
+            audit=self.ref(AUDIT_TABLE),
             columns=bigquery_columns(),
             cluster_by=CLUSTER_BY,
             window_start=window.start.isoformat() if window else None,
             window_end=window.end.isoformat() if window else None,
+            loaded_at=loaded_at.isoformat(sep=" ", timespec="seconds") if loaded_at else None,
         )
 
-    def _query(self, sql: str) -> list[tuple]:
-        return [tuple(row.values()) for row in self.client.query(sql).result()]
+    def _query(self, sql: str, parameters: list | None = None) -> list[tuple]:
+        from google.cloud import bigquery
 
-    def merge_window(self, window: Window, uris: list[str]) -> MergeResult:
-        """Load the window's files into staging, then one MERGE (atomic) into the raw table."""
+        config = bigquery.QueryJobConfig(query_parameters=parameters or [])
+        return [tuple(row.values()) for row in self.client.query(sql, job_config=config).result()]
+
+    def _load(self, uris: list[str], table: str, schema: list[tuple[str, str]]) -> None:
+        from google.cloud import bigquery
+
+        self.client.load_table_from_uri(
+            uris,
+            self.ref(table),
+            job_config=bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.PARQUET,
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                schema=[bigquery.SchemaField(name, kind) for name, kind in schema],
+            ),
+        ).result()
+
+    def merge_window(
+        self,
+        window: Window,
+        uris: list[str],
+        *,
+        rejects_uri: str,
+        expected_rows: int,
+        rows_read: int,
+        run_id: str,
+    ) -> MergeResult:
+        """Load staging, check it, then one atomic MERGE; then the quarantine and the audit.
+        A failure before the MERGE leaves the raw table as it was; a retry redoes it all."""
         from google.cloud import bigquery
 
         dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
         dataset.location = self.location
         self.client.create_dataset(dataset, exists_ok=True)
-        self._query(self.sql("create_raw"))
+        self._query(self.sql("create_tables"))
+        self._query(self.sql("create_side_tables"))
         self._query(self.sql("create_staging"))
-        load = self.client.load_table_from_uri(
-            uris,
-            self.ref(STAGING_TABLE),
-            job_config=bigquery.LoadJobConfig(
-                source_format=bigquery.SourceFormat.PARQUET,
-                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-                schema=[bigquery.SchemaField(name, kind) for name, kind in bigquery_columns()],
-            ),
-        )
-        load.result()
+        self._load(uris, STAGING_TABLE, bigquery_columns())
         checks = self._query(self.sql("check_staging", window))[0]
-        _refuse_unfit_staging(window, *checks)
-        before = self._query(self.sql("count_window", window))[0][0]
-        self._query(self.sql("merge", window))
+        _refuse_unfit_staging(window, expected_rows, *checks)
+        diff = self._query(self.sql("diff", window))[0]
+        loaded_at = _now()
+        self._query(self.sql("merge", window, loaded_at))
+        self._load([rejects_uri], f"{REJECTS_TABLE}_staging", REJECT_COLUMNS)
+        self._query(self.sql("replace_rejects", window, loaded_at))
         after = self._query(self.sql("count_window", window))[0][0]
-        total = self._query(self.sql("count_table"))[0][0]
-        result = MergeResult(checks[0], before, after, total)
+        result = _result(window, run_id, rows_read, rows_read - expected_rows, diff, after)
+        parameters = [
+            bigquery.ScalarQueryParameter("run_id", "STRING", run_id),
+            *(
+                bigquery.ScalarQueryParameter(key, "INT64", value)
+                for key, value in _audit_values(result).items()
+                if key != "run_id"
+            ),
+        ]
+        self._query(self.sql("insert_audit", window, loaded_at), parameters)
         log.info("MERGE of window %s into %s: %s", window.label, self.ref(RAW_TABLE), result)
         return result

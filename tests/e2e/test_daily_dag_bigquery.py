@@ -47,7 +47,8 @@ def test_daily_dag_on_gcs_and_bigquery_then_rerun_changes_nothing(env, emulators
     dags_test(env)
 
     blobs = [b.name for b in storage_client(emulators["gcs"]).list_blobs(BUCKET)]
-    assert blobs == ["lake/wg3w-h783/windows/2018-11-01_2019-01-01/part-00000.parquet"]
+    folder = "lake/wg3w-h783/windows/2018-11-01_2019-01-01/"
+    assert blobs == [folder + "part-00000.parquet", folder + "rejects.parquet"]
     raw_sql = f"SELECT * FROM `{PROJECT}.sfpd_raw.incidents` ORDER BY row_id"
     raw = query(emulators, raw_sql)
     assert [row[0] for row in raw] == sorted(expected)  # exactly the window, row_id unique

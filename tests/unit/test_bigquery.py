@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
+from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,6 +23,7 @@ from sfpd.warehouse import CLUSTER_BY, BigQueryWarehouse, StagingRejected
 from sfpd.window import Window
 from tests.emulators.servers import PROJECT, bigquery_client, storage_client
 
+ID, RUN = "wg3w-h783", "test-run"
 NOV_DEC_2018 = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))
 AUTUMN_2019 = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))
 
@@ -69,32 +71,35 @@ def test_gcs_lake_writes_one_folder_per_window_and_a_retry_replaces_it(source, l
     source.page_size = 20_000
     second = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
     names = [b.name for b in client.list_blobs(bucket, prefix="sfpd/")]
-    assert names == ["sfpd/wg3w-h783/windows/2018-11-01_2019-01-01/part-00000.parquet"]
+    folder = "sfpd/wg3w-h783/windows/2018-11-01_2019-01-01/"
+    assert names == [folder + "part-00000.parquet", folder + "rejects.parquet"]
     assert second.uris == [f"gs://{bucket}/{names[0]}"]
     data = client.bucket(bucket).blob(names[0]).download_as_bytes()
     assert pq.read_table(io.BytesIO(data)).num_rows == 11887
 
 
 def test_bigquery_load_and_merge_then_rerun_changes_nothing(source, lake, warehouse):
-    merge_extract(extract_to_lake(AUTUMN_2019, source, lake, "wg3w-h783"), warehouse)
+    merge_extract(extract_to_lake(AUTUMN_2019, source, lake, "wg3w-h783"), warehouse, RUN)
     autumn = raw_rows(warehouse)
-    result = merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse)
-    assert result.rows_staged == 11887
+    result = merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse, RUN)
+    assert (result.rows_read, result.rows_inserted) == (11887, 11887)
     assert (result.rows_in_window_before, result.rows_in_window_after) == (0, 11887)
-    assert result.rows_in_table_after == len(autumn) + 11887
     after_first = raw_rows(warehouse)
     assert len({row[0] for row in after_first}) == len(after_first)  # row_id unique
     assert set(autumn) <= set(after_first)  # the other window is untouched
 
-    again = merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse)
+    again = merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse, RUN)
     assert again.rows_in_window_before == again.rows_in_window_after == 11887
+    assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (0, 0, 0)
     assert raw_rows(warehouse) == after_first
+    audit = warehouse.client.query(f"SELECT COUNT(*) FROM `{warehouse.ref('load_audit')}`")
+    assert [tuple(r.values()) for r in audit.result()] == [(3,)]
 
 
 def test_bigquery_types_come_from_the_one_schema(source, lake, warehouse):
-    merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse)
+    merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse, RUN)
     table = warehouse.client.get_table(warehouse.ref("incidents"))
-    assert [field.name for field in table.schema] == list(FIELD_NAMES)
+    assert [field.name for field in table.schema] == [*FIELD_NAMES, "_loaded_at"]
     types = {field.name: field.field_type for field in table.schema}
     assert types["incident_datetime"] == "DATETIME"  # floating local time, not TIMESTAMP
     assert types["incident_date"] == "DATE"
@@ -103,7 +108,7 @@ def test_bigquery_types_come_from_the_one_schema(source, lake, warehouse):
 
 def test_unfit_staging_leaves_bigquery_raw_unchanged(source, lake, warehouse, gcs):
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
-    merge_extract(extract, warehouse)
+    merge_extract(extract, warehouse, RUN)
     before = raw_rows(warehouse)
     client, bucket = gcs
     data = client.bucket(bucket).blob(extract.uris[0].split(f"{bucket}/", 1)[1]).download_as_bytes()
@@ -111,8 +116,9 @@ def test_unfit_staging_leaves_bigquery_raw_unchanged(source, lake, warehouse, gc
     buffer = io.BytesIO()
     pq.write_table(pa.concat_tables([ten, ten]), buffer)
     client.bucket(bucket).blob("dup/part.parquet").upload_from_string(buffer.getvalue())
+    dup = replace(extract, uris=[f"gs://{bucket}/dup/part.parquet"], rows=20)
     with pytest.raises(StagingRejected, match="10 repeated row_id"):
-        warehouse.merge_window(NOV_DEC_2018, [f"gs://{bucket}/dup/part.parquet"])
+        merge_extract(dup, warehouse, RUN)
     assert raw_rows(warehouse) == before
 
 
@@ -126,7 +132,7 @@ def parse(name: str) -> exp.Expression:
 
 
 def test_raw_table_ddl_is_partitioned_by_incident_date_and_clustered():
-    ddl = parse("create_raw")
+    ddl = parse("create_tables")
     assert isinstance(ddl, exp.Create) and ddl.args.get("exists")  # IF NOT EXISTS
     partition = ddl.find(exp.PartitionedByProperty)
     assert partition is not None and partition.this.sql("bigquery") == "incident_date"
@@ -162,7 +168,11 @@ def test_merge_limits_the_target_to_the_window_partitions_with_literal_bounds():
         "LT": "CAST('2019-01-01' AS DATE)",
     }
     inserted = merge.find(exp.Insert)
-    assert [c.name for c in inserted.this.expressions] == list(FIELD_NAMES)  # explicit columns
+    assert [c.name for c in inserted.this.expressions] == [*FIELD_NAMES, "_loaded_at"]
+    # rows gone from the source are deleted, but only inside the window
+    (delete,) = [w for w in merge.find_all(exp.When) if w.args.get("source")]
+    assert delete.args["then"].sql("bigquery") == "DELETE"
+    assert _date_bounds_on(delete.args["condition"], "target") == _date_bounds_on(on, "target")
 
 
 def test_window_count_scans_only_the_window_partitions():

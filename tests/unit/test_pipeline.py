@@ -1,6 +1,7 @@
 """Extract to a local lake and MERGE into DuckDB, with real rows from the replay server."""
 
 import datetime as dt
+from dataclasses import replace
 
 import duckdb
 import pyarrow as pa
@@ -14,6 +15,7 @@ from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse, StagingRejected
 from sfpd.window import Window
 
+RUN = "test-run"
 NOV_DEC_2018 = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))
 AUTUMN_2019 = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))
 
@@ -55,24 +57,25 @@ def test_a_rewritten_window_replaces_the_previous_files(source, lake):
     assert len(first.uris) == 3 and len(second.uris) == 1
     folder = lake.window_dir("wg3w-h783", NOV_DEC_2018.label)
     assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]  # no leftovers
-    assert [p.name for p in folder.iterdir()] == ["part-00000.parquet"]
+    assert sorted(p.name for p in folder.iterdir()) == ["part-00000.parquet", "rejects.parquet"]
 
 
 def test_merge_loads_the_window_and_a_rerun_changes_nothing(source, lake, warehouse):
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
-    result = merge_extract(extract, warehouse)
-    assert result.rows_staged == 11887
+    result = merge_extract(extract, warehouse, RUN)
+    assert (result.rows_read, result.rows_inserted, result.rows_rejected) == (11887, 11887, 0)
     assert (result.rows_in_window_before, result.rows_in_window_after) == (0, 11887)
     before = raw_rows(warehouse)
-    again = merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse)
+    again = merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse, RUN)
     assert again.rows_in_window_before == again.rows_in_window_after == 11887
-    assert raw_rows(warehouse) == before
+    assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (0, 0, 0)
+    assert raw_rows(warehouse) == before  # byte-identical, _loaded_at included
 
 
 def test_merge_updates_changed_rows_inserts_new_ones_and_leaves_other_windows(
     source, lake, warehouse
 ):
-    merge_extract(extract_to_lake(AUTUMN_2019, source, lake, "wg3w-h783"), warehouse)
+    merge_extract(extract_to_lake(AUTUMN_2019, source, lake, "wg3w-h783"), warehouse, RUN)
     autumn = raw_rows(warehouse)
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
     # The first load of December misses one row and has an older resolution for another.
@@ -84,15 +87,18 @@ def test_merge_updates_changed_rows_inserts_new_ones_and_leaves_other_windows(
         "resolution",
         pc.if_else(
             pc.equal(table.slice(1).column("row_id"), corrected),
-            pa.scalar("Open or Active"),
+            pa.scalar("Resolution before the correction"),
             table.slice(1).column("resolution"),
         ),
     )
     pq.write_table(older, path)
-    merge_extract(extract, warehouse)
+    merge_extract(
+        replace(extract, rows=extract.rows - 1, rows_read=extract.rows - 1), warehouse, RUN
+    )
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")  # upstream as it is now
-    result = merge_extract(extract, warehouse)
+    result = merge_extract(extract, warehouse, RUN)
     assert (result.rows_in_window_before, result.rows_in_window_after) == (11886, 11887)
+    assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (1, 1, 0)
     with warehouse.connect(read_only=True) as con:
         resolution = con.execute(
             "SELECT resolution FROM sfpd_raw.incidents WHERE row_id = ?", [corrected]
@@ -109,15 +115,19 @@ def test_staging_with_repeated_keys_or_rows_outside_the_window_is_refused(
     source, lake, warehouse, tmp_path
 ):
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
-    merge_extract(extract, warehouse)
+    merge_extract(extract, warehouse, RUN)
     before = raw_rows(warehouse)
     duplicated = pq.read_table(extract.uris[0].removeprefix("file://")).slice(0, 10)
     pq.write_table(pa.concat_tables([duplicated, duplicated]), tmp_path / "dup.parquet")
+    dup = replace(extract, uris=[path_to_file_uri(tmp_path / "dup.parquet")], rows=20)
     with pytest.raises(StagingRejected, match="10 repeated row_id"):
-        warehouse.merge_window(NOV_DEC_2018, [path_to_file_uri(tmp_path / "dup.parquet")])
-    narrow = Window(dt.date(2018, 12, 1), dt.date(2018, 12, 2))
+        merge_extract(dup, warehouse, RUN)
+    narrow = replace(extract, window={"start": "2018-12-01", "end": "2018-12-02"})
     with pytest.raises(StagingRejected, match="outside the window"):
-        warehouse.merge_window(narrow, extract.uris)
+        merge_extract(narrow, warehouse, RUN)
+    short = replace(extract, rows=extract.rows + 1)
+    with pytest.raises(StagingRejected, match="the extract wrote 11888"):
+        merge_extract(short, warehouse, RUN)
     assert raw_rows(warehouse) == before
 
 
@@ -129,7 +139,7 @@ def test_lake_uri_must_be_absolute_file_uri():
 
 
 def test_duckdb_file_is_a_real_database(source, lake, warehouse):
-    merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse)
+    merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse, RUN)
     with duckdb.connect(str(warehouse.path), read_only=True) as con:
         assert con.execute(
             "SELECT count(*) FROM sfpd_raw.incidents WHERE police_district = 'Out of SF'"

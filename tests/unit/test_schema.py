@@ -1,6 +1,8 @@
 """Normalisation of real API rows (nulls omitted, filed_online only when true, numbers as
 strings, computed-region keys) into the one typed schema."""
 
+import json
+
 import duckdb
 import pyarrow as pa
 import pytest
@@ -10,7 +12,6 @@ from sfpd.schema import (
     ARROW_SCHEMA,
     FIELD_NAMES,
     FIELDS,
-    NormalisationError,
     bigquery_columns,
     duckdb_columns,
     normalise_page,
@@ -19,9 +20,14 @@ from tests.conftest import CSV_EXPORT
 
 
 def test_real_api_rows_normalise_with_their_quirks(api_rows):
-    table = normalise_page(api_rows)
+    result = normalise_page(api_rows)
+    table = result.table
+    assert result.rejects == []
     assert table.schema == ARROW_SCHEMA
     assert table.num_rows == 1000
+    # the API's computed-region columns and the GeoJSON point are not ours: reported, ignored
+    assert "point" in result.unknown_fields
+    assert any(f.startswith(":@computed_region_") for f in result.unknown_fields)
     by_row_id = {row["row_id"]: row for row in table.to_pylist()}
     assert len(by_row_id) == 1000
 
@@ -44,7 +50,7 @@ def test_real_api_rows_normalise_with_their_quirks(api_rows):
 
 
 def test_coordinates_match_the_geojson_point(api_rows):
-    table = normalise_page(api_rows).to_pylist()
+    table = normalise_page(api_rows).table.to_pylist()
     located = [(src, out) for src, out in zip(api_rows, table, strict=True) if "point" in src]
     assert len(located) == 913
     for src, out in located:
@@ -53,7 +59,9 @@ def test_coordinates_match_the_geojson_point(api_rows):
 
 def test_csv_export_rows_normalise_like_api_rows():
     rows = rows_from_csv_export(CSV_EXPORT)
-    table = normalise_page(rows)
+    result = normalise_page(rows)
+    table = result.table
+    assert result.rejects == []  # every real row passes the quarantine rules
     assert table.num_rows == 11884
     assert table.column("latitude").null_count == 608  # 5.1% without location
     districts = table.column("police_district").to_pylist()
@@ -64,32 +72,60 @@ def test_csv_export_rows_normalise_like_api_rows():
         assert row["row_id"] == f"{row['incident_id']}{row['incident_code']}"
 
 
-@pytest.mark.parametrize(
-    ("field", "value", "message"),
-    [
-        ("incident_datetime", "2019-13-01T00:00:00.000", "incident_datetime"),
-        ("incident_date", "yesterday", "incident_date"),
-        ("incident_time", "25:00", "incident_time"),
-        ("incident_id", "12x", "incident_id"),
-        ("cnn", "1.5", "cnn"),  # not a whole number
-        ("latitude", "north", "latitude"),
-        ("filed_online", "yes", "wrong JSON type"),
-    ],
-)
-def test_bad_values_are_refused_with_the_column_named(api_rows, field, value, message):
-    with pytest.raises(NormalisationError, match=message):
-        normalise_page([*api_rows[:5], {**api_rows[5], field: value}])
+def _without(row: dict, *keys: str) -> dict:
+    return {k: v for k, v in row.items() if k not in keys}
 
 
-@pytest.mark.parametrize("field", ["row_id", "incident_id", "incident_datetime", "incident_date"])
-def test_required_fields_must_be_present(api_rows, field):
-    row = {k: v for k, v in api_rows[0].items() if k != field}
-    with pytest.raises(NormalisationError, match=f"{field}.*required"):
-        normalise_page([row])
+# (how a real row is broken, the reason it must be quarantined with)
+MALFORMED = [
+    (lambda r: _without(r, "row_id"), "row_id: required, missing"),
+    (lambda r: _without(r, "incident_datetime"), "incident_datetime: required, missing"),
+    (
+        lambda r: {**r, "incident_datetime": "2019-13-01T00:00:00.000"},
+        "incident_datetime: cannot read",
+    ),
+    (lambda r: {**r, "incident_date": "yesterday"}, "incident_date: cannot read"),
+    (lambda r: {**r, "report_datetime": "10/01/2019"}, "report_datetime: cannot read"),
+    (lambda r: {**r, "incident_time": "25:00"}, "incident_time: cannot read"),
+    (lambda r: {**r, "incident_time": "noon"}, "incident_time: cannot read"),
+    (lambda r: {**r, "row_id": "99999906374"}, "row_id: is not incident_id followed by"),
+    (lambda r: {**r, "incident_id": "12x"}, "incident_id: cannot read '12x' as INT64"),
+    (lambda r: {**r, "cnn": "1.5"}, "cnn: cannot read '1.5' as INT64"),
+    (lambda r: {**r, "latitude": "north"}, "latitude: cannot read"),
+    (lambda r: {**r, "latitude": "90", "longitude": "-120.5"}, "latitude: 37.6..37.95"),
+    (lambda r: {**r, "longitude": "-121.9"}, "longitude: -122.55..-122.3"),
+    (lambda r: _without(r, "longitude"), "latitude/longitude: one without the other"),
+    (lambda r: {**r, "incident_date": "2019-01-01T00:00:00.000"}, "incident_date: is not the date"),
+    (lambda r: {**r, "filed_online": "yes"}, "filed_online: expected a JSON bool, got str"),
+    (lambda r: {**r, "incident_id": {"id": 1}}, "incident_id: expected a JSON str, got dict"),
+    (lambda r: {**r, "resolution": ["Open"]}, "resolution: expected a JSON str, got list"),
+]
+
+
+@pytest.mark.parametrize(("break_row", "reason"), MALFORMED)
+def test_a_malformed_row_is_quarantined_with_its_reason_and_the_rest_load(
+    api_rows, break_row, reason
+):
+    located = [r for r in api_rows if "latitude" in r]
+    broken = break_row(located[5])
+    result = normalise_page([*located[:5], broken, *located[6:10]])
+    assert result.table.num_rows == 9
+    assert [r.reason[: len(reason)] for r in result.rejects] == [reason]
+    assert json.loads(result.rejects[0].raw_json) == json.loads(json.dumps(broken, default=str))
+    assert located[5]["row_id"] not in result.table.column("row_id").to_pylist()
+
+
+def test_all_kinds_at_once_lose_no_row(api_rows):
+    located = [r for r in api_rows if "latitude" in r]
+    broken = [make(row) for (make, _), row in zip(MALFORMED, located[100:], strict=False)]
+    good = located[: 1000 - len(broken)][:50]
+    result = normalise_page([*good, *broken])
+    assert result.table.num_rows + len(result.rejects) == len(good) + len(broken)
+    assert len(result.rejects) == len(MALFORMED)
 
 
 def test_an_empty_page_has_the_schema():
-    assert normalise_page([]).schema == ARROW_SCHEMA
+    assert normalise_page([]).table.schema == ARROW_SCHEMA
 
 
 def test_one_definition_drives_every_engine():
@@ -103,7 +139,7 @@ def test_one_definition_drives_every_engine():
 def test_duckdb_reads_lake_parquet_as_the_declared_types(tmp_path, api_rows):
     import pyarrow.parquet as pq
 
-    pq.write_table(normalise_page(api_rows), tmp_path / "part.parquet")
+    pq.write_table(normalise_page(api_rows).table, tmp_path / "part.parquet")
     described = duckdb.sql(f"DESCRIBE SELECT * FROM '{tmp_path / 'part.parquet'}'").fetchall()
     assert [(name, kind) for name, kind, *_ in described] == duckdb_columns()
     assert pa.types.is_timestamp(ARROW_SCHEMA.field("report_datetime").type)

@@ -5,11 +5,10 @@ import socket
 import time
 
 import pytest
-import requests
 
 from sfpd.replay import rows_in
 from sfpd.schema import FIELD_NAMES
-from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceUnreachable
+from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceError, SourceUnreachable
 from sfpd.window import Window
 
 DEC_2018 = Window.from_dict({"start": "2018-12-01", "end": "2019-01-01"})
@@ -71,7 +70,7 @@ def test_a_page_size_that_divides_the_window_ends_on_an_empty_page(replay_server
 
 def test_server_errors_carry_the_servers_message(replay_server):
     with source_for(replay_server) as source:
-        with pytest.raises(requests.HTTPError, match="No such column: nope"):
+        with pytest.raises(SourceError, match=r"(?s)HTTP 400 .*No such column: nope"):
             list(source.pages("nope > 1"))
 
 

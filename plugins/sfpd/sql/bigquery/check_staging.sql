@@ -1,4 +1,4 @@
--- Refuse to MERGE a staging table with repeated keys or rows outside the window.
+-- What the staged window holds, before anything is merged.
 SELECT
     COUNT(*) AS rows_staged,
     COUNT(*) - COUNT(DISTINCT row_id) AS duplicate_row_ids,

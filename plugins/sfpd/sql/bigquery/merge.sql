@@ -1,20 +1,23 @@
--- Upsert the window into the raw table on row_id: update matched rows, insert new ones.
--- The literal date bounds on the target's partition column let BigQuery prune partitions.
+{% import "_macros.sql" as m -%}
+-- Make the raw table's window equal the source's: update changed rows, insert new ones, delete
+-- rows the source no longer has (sealed records). The literal date bounds on the target's
+-- partition column keep rows outside the window untouched and let BigQuery prune partitions.
 MERGE `{{ raw }}` AS target
 USING `{{ staging }}` AS source
 ON target.row_id = source.row_id
     AND target.incident_date >= DATE '{{ window_start }}'
     AND target.incident_date < DATE '{{ window_end }}'
-WHEN MATCHED THEN UPDATE SET
-{%- for name, _ in columns %}
-    {{ name }} = source.{{ name }}{{ "," if not loop.last }}
-{%- endfor %}
-WHEN NOT MATCHED THEN INSERT (
-{%- for name, _ in columns %}
-    {{ name }}{{ "," if not loop.last }}
-{%- endfor %}
+WHEN MATCHED AND {{ m.changed(columns) }} THEN UPDATE SET
+{{- m.assignments(columns) }}
+    _loaded_at = TIMESTAMP '{{ loaded_at }}'
+WHEN NOT MATCHED BY TARGET THEN INSERT (
+{{- m.names(columns) }},
+    _loaded_at
 ) VALUES (
-{%- for name, _ in columns %}
-    source.{{ name }}{{ "," if not loop.last }}
-{%- endfor %}
-);
+{{- m.names(columns, "source.") }},
+    TIMESTAMP '{{ loaded_at }}'
+)
+WHEN NOT MATCHED BY SOURCE
+    AND target.incident_date >= DATE '{{ window_start }}'
+    AND target.incident_date < DATE '{{ window_end }}'
+    THEN DELETE;

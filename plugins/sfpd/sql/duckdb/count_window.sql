@@ -1,4 +1,3 @@
--- Rows of the raw table in the window's dates.
 SELECT count(*)
 FROM {{ schema }}.{{ table }}
 WHERE incident_date >= $window_start AND incident_date < $window_end;

@@ -1,19 +1,21 @@
--- Upsert the window into the raw table on row_id: update matched rows, insert new ones.
--- The target is limited to the window's dates (as on BigQuery, where this prunes partitions).
+{% import "_macros.sql" as m -%}
+-- Make the raw table's window equal the source's: update changed rows, insert new ones, delete
+-- rows the source no longer has (sealed records). Rows outside the window are never touched:
+-- the target is limited to the window's dates (on BigQuery this also prunes partitions).
 MERGE INTO {{ schema }}.{{ table }} AS target
 USING {{ schema }}.{{ staging }} AS source
 ON target.row_id = source.row_id
     AND target.incident_date >= $window_start AND target.incident_date < $window_end
-WHEN MATCHED THEN UPDATE SET
-{%- for name, _ in columns %}
-    {{ name }} = source.{{ name }}{{ "," if not loop.last }}
-{%- endfor %}
-WHEN NOT MATCHED THEN INSERT (
-{%- for name, _ in columns %}
-    {{ name }}{{ "," if not loop.last }}
-{%- endfor %}
+WHEN MATCHED AND {{ m.changed(columns) }} THEN UPDATE SET
+{{- m.assignments(columns) }}
+    _loaded_at = $loaded_at
+WHEN NOT MATCHED BY TARGET THEN INSERT (
+{{- m.names(columns) }},
+    _loaded_at
 ) VALUES (
-{%- for name, _ in columns %}
-    source.{{ name }}{{ "," if not loop.last }}
-{%- endfor %}
-);
+{{- m.names(columns, "source.") }},
+    $loaded_at
+)
+WHEN NOT MATCHED BY SOURCE
+    AND target.incident_date >= $window_start AND target.incident_date < $window_end
+    THEN DELETE;

@@ -1,2 +1,0 @@
--- Answered from table metadata: no bytes scanned.
-SELECT COUNT(*) FROM `{{ raw }}`;

@@ -1,0 +1,19 @@
+-- The quarantine (rows that could not be normalised, whole, with the reason) and the audit.
+CREATE TABLE IF NOT EXISTS `{{ rejects }}` (
+    window_start DATE,
+    window_end DATE,
+    raw_json STRING,
+    reason STRING,
+    _rejected_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS `{{ audit }}` (
+    run_id STRING,
+    window_start DATE,
+    window_end DATE,
+    rows_read INT64,
+    rows_rejected INT64,
+    rows_inserted INT64,
+    rows_updated INT64,
+    rows_deleted INT64,
+    loaded_at TIMESTAMP
+);

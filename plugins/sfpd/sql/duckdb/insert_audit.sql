@@ -1,0 +1,4 @@
+INSERT INTO {{ schema }}.load_audit VALUES (
+    $run_id, $window_start, $window_end, $rows_read, $rows_rejected,
+    $rows_inserted, $rows_updated, $rows_deleted, $loaded_at
+);

@@ -1,0 +1,225 @@
+"""The window is trustworthy: upstream changes and removals, an unreliable API, short reads,
+malformed rows and crashes, against a fault-injecting replay server on 127.0.0.1 and DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sfpd.lake import open_lake
+from sfpd.pipeline import IncompleteRead, TooManyRejects, extract_to_lake, merge_extract
+from sfpd.replay import Faults, ReplayServer, rows_in
+from sfpd.socrata import SocrataEndpoint, SocrataSource
+from sfpd.warehouse import DuckDBWarehouse
+from sfpd.window import Window
+from tests.conftest import FIXTURES
+
+WINDOW = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))
+AUTUMN = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))
+ID = "wg3w-h783"
+SUMMARY = {"loads held": 0, "faults injected": 0, "bad rows tried": 0, "rows lost": 0}
+
+
+@pytest.fixture
+def server():
+    with ReplayServer(FIXTURES) as srv:
+        yield srv
+
+
+@pytest.fixture
+def source(server):
+    endpoint = SocrataEndpoint(
+        host="127.0.0.1", port=server.port, scheme="http",
+        read_timeout=0.5, backoff_factor=0.05, retries=8,
+    )  # fmt: skip
+    with SocrataSource(endpoint, page_size=1000) as src:
+        yield src
+
+
+@pytest.fixture
+def lake(tmp_path):
+    return open_lake((tmp_path / "lake").as_uri())
+
+
+def load(window, source, lake, warehouse, **kwargs):
+    return merge_extract(extract_to_lake(window, source, lake, ID, **kwargs), warehouse, "run")
+
+
+def raw(warehouse, columns="* EXCLUDE (_loaded_at)"):
+    with warehouse.connect(read_only=True) as con:
+        return con.execute(f"SELECT {columns} FROM sfpd_raw.incidents ORDER BY row_id").fetchall()
+
+
+def window_ids(server, window=WINDOW):
+    return {row["row_id"] for row in rows_in(server.corpus, window.soql_where())}
+
+
+def check_exact(server, warehouse, window=WINDOW):
+    """The raw table's window holds exactly the source's rows; counts lost rows."""
+    with warehouse.connect(read_only=True) as con:
+        rows = con.execute(
+            "SELECT row_id FROM sfpd_raw.incidents WHERE incident_date BETWEEN ? AND ?",
+            [window.start, window.end - dt.timedelta(days=1)],
+        ).fetchall()
+    loaded = {r[0] for r in rows}
+    SUMMARY["rows lost"] += len(window_ids(server, window) - loaded)
+    assert loaded == window_ids(server, window)
+
+
+def test_changed_added_and_removed_rows_upstream(server, source, lake, tmp_path):
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb")
+    load(AUTUMN, source, lake, warehouse)
+    load(WINDOW, source, lake, warehouse)
+    autumn = [r for r in raw(warehouse) if r[5] >= AUTUMN.start]
+    in_window = sorted(rows_in(server.corpus, WINDOW.soql_where()), key=lambda r: r["row_id"])
+    removed = {r["row_id"] for r in in_window[:3]}
+    changed = {r["row_id"] for r in in_window[3:5]}
+    new = {**in_window[5], "incident_code": "99999", ":id": "row-new"}
+    new["row_id"] = f"{new['incident_id']}99999"
+    outside_removed = autumn[0][0]  # gone upstream too, but outside the window: kept
+    rows = [
+        {**r, "resolution": "Cite or Arrest Adult (corrected)"} if r["row_id"] in changed else r
+        for r in server.corpus
+        if r["row_id"] not in removed and r["row_id"] != outside_removed
+    ]
+    server.replace_corpus([*rows, new])
+
+    result = load(WINDOW, source, lake, warehouse)
+
+    assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (1, 2, 3)
+    check_exact(server, warehouse)
+    assert set(autumn) <= set(raw(warehouse))  # the other window, removed row included
+    with warehouse.connect(read_only=True) as con:
+        audit = con.execute(
+            "SELECT rows_inserted, rows_updated, rows_deleted FROM sfpd_raw.load_audit"
+        )
+        assert audit.fetchall()[-1] == (1, 2, 3)
+    SUMMARY["loads held"] += 1
+
+
+def test_an_unreliable_api_gives_the_same_table_as_a_clean_one(server, source, lake, tmp_path):
+    clean = DuckDBWarehouse(tmp_path / "clean.duckdb")
+    load(WINDOW, source, lake, clean)
+    server.requests.clear()
+    server.faults = Faults(rate=0.35, seed=7, slow_seconds=1.0)
+    faulty = DuckDBWarehouse(tmp_path / "faulty.duckdb")
+
+    load(WINDOW, source, lake, faulty)
+
+    pages = [p for p in server.requests if "$offset" in p]
+    injected = sum(server.faults.injected.values())
+    assert set(server.faults.injected) == {"429", "500", "503", "202", "slow"}
+    assert injected >= 0.2 * len(pages)
+    assert raw(faulty) == raw(clean)
+    check_exact(server, faulty)
+    SUMMARY["loads held"] += 1
+    SUMMARY["faults injected"] += injected
+
+
+@pytest.mark.parametrize("fault", ["cut_next_page", "count_offset"])
+def test_a_short_read_merges_nothing_and_a_retry_completes(server, source, lake, tmp_path, fault):
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb")
+    load(AUTUMN, source, lake, warehouse)
+    before = raw(warehouse, "*")
+    setattr(server.faults, fault, 1)
+    with pytest.raises(IncompleteRead, match="nothing was merged"):
+        load(WINDOW, source, lake, warehouse)
+    assert raw(warehouse, "*") == before
+    server.faults = Faults()  # the API recovers; the task's retry
+    load(WINDOW, source, lake, warehouse)
+    check_exact(server, warehouse)
+    SUMMARY["loads held"] += 1
+    SUMMARY["faults injected"] += 1
+
+
+def malformed(rows: list[dict]) -> list[dict]:
+    """Eleven kinds of broken rows, made from real ones (new row_ids so none replaces another)."""
+    breakers = [
+        lambda r: {k: v for k, v in r.items() if k != "row_id"},
+        lambda r: {**r, "incident_datetime": "2018-12-32T10:00:00.000"},
+        lambda r: {**r, "report_datetime": "yesterday"},
+        lambda r: {**r, "incident_time": "25:61"},
+        lambda r: {**r, "incident_id": "12ab"},
+        lambda r: {**r, "cnn": "not a number"},
+        lambda r: {**r, "latitude": "90", "longitude": "-120.5"},
+        lambda r: {**r, "filed_online": "yes"},
+        lambda r: {**r, "resolution": {"text": "Open"}},
+        lambda r: {**r, "incident_date": "2018-11-15T00:00:00.000"},
+        lambda r: {k: v for k, v in r.items() if k != "longitude"},
+    ]
+    broken = []
+    for index, (make, row) in enumerate(zip(breakers, rows, strict=False)):
+        row = {**row, ":id": f"row-bad-{index:02d}", "incident_code": f"9{index:04d}"}
+        row["row_id"] = f"{row['incident_id']}{row['incident_code']}"
+        broken.append(make(row))
+    broken.append({**rows[20], ":id": "row-bad-99", "row_id": "1234506244"})  # row_id mismatch
+    return broken
+
+
+def test_malformed_rows_are_quarantined_with_their_reason(server, source, lake, tmp_path):
+    good = rows_in(server.corpus, WINDOW.soql_where())
+    located = [r for r in good if "latitude" in r and r["incident_datetime"] < "2018-12-31"]
+    bad = malformed(located)
+    server.replace_corpus([*server.corpus, *bad])
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb")
+
+    result = load(WINDOW, source, lake, warehouse)
+
+    assert result.rows_rejected == len(bad) == 12
+    assert result.rows_read == len(good) + len(bad)
+    with warehouse.connect(read_only=True) as con:
+        reasons = con.execute("SELECT reason FROM sfpd_raw.incidents_rejects").fetchall()
+        assert len(reasons) == 12
+        assert len({r[0].split(":")[0] for r in reasons}) >= 10  # ten and more kinds
+        assert con.execute("SELECT count(*) FROM sfpd_raw.incidents").fetchone() == (len(good),)
+    SUMMARY["bad rows tried"] += len(bad)
+    SUMMARY["loads held"] += 1
+
+    # more than the allowed share of bad rows: the run fails before the warehouse changes
+    before = raw(warehouse, "*")
+    with pytest.raises(TooManyRejects, match="nothing was merged"):
+        load(WINDOW, source, lake, warehouse, max_reject_share=0.0005)
+    assert raw(warehouse, "*") == before
+
+
+def test_failing_after_the_lake_write_then_retrying_leaves_no_duplicates(
+    server, source, lake, tmp_path
+):
+    clean = DuckDBWarehouse(tmp_path / "clean.duckdb")
+    load(WINDOW, source, lake, clean)
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb")
+    load(AUTUMN, source, lake, warehouse)
+    extract = extract_to_lake(WINDOW, source, lake, ID)
+    # Another process holds the warehouse: the merge task fails after the lake write.
+    hold = (
+        f"import duckdb, time; con = duckdb.connect({str(warehouse.path)!r}); "
+        "print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(Exception, match=r"(?i)lock"):
+            merge_extract(extract, warehouse, "run")
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.2)
+    # the retry: the whole run again (extract rewrites the window's files, merge completes)
+    load(WINDOW, source, lake, warehouse)
+    load(WINDOW, source, lake, warehouse)
+    window_rows = [r for r in raw(warehouse) if WINDOW.start <= r[5] < WINDOW.end]
+    assert window_rows == raw(clean)  # same as one clean run, no duplicates
+    check_exact(server, warehouse)
+    SUMMARY["loads held"] += 1
+    SUMMARY["faults injected"] += 1
+
+
+def test_zz_summary(capsys):
+    line = ", ".join(f"{k} {v}" for k, v in SUMMARY.items())
+    with capsys.disabled():
+        print(f"\nfault tests: {line}")
+    assert SUMMARY["rows lost"] == 0 and SUMMARY["loads held"] >= 6
