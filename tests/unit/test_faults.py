@@ -13,7 +13,7 @@ import pytest
 from sfpd.lake import open_lake
 from sfpd.pipeline import IncompleteRead, TooManyRejects, extract_to_lake, merge_extract
 from sfpd.replay import Faults, ReplayServer, rows_in
-from sfpd.socrata import SocrataEndpoint, SocrataSource
+from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceError, redact
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
 from tests.conftest import FIXTURES
@@ -216,6 +216,24 @@ def test_failing_after_the_lake_write_then_retrying_leaves_no_duplicates(
     check_exact(server, warehouse)
     SUMMARY["loads held"] += 1
     SUMMARY["faults injected"] += 1
+
+
+def test_exhausted_retries_fail_with_the_last_status_and_url(server, lake, tmp_path):
+    server.faults = Faults(rate=1.0, kinds=("503",), max_in_a_row=100)
+    endpoint = SocrataEndpoint(
+        host="127.0.0.1", port=server.port, scheme="http", app_token="secret-token",
+        backoff_factor=0.01, retries=3,
+    )  # fmt: skip
+    with SocrataSource(endpoint) as source, pytest.raises(SourceError) as caught:
+        list(source.pages(WINDOW.soql_where()))
+    message = str(caught.value)
+    assert "HTTP 503" in message and f"127.0.0.1:{server.port}/resource/{ID}.json" in message
+    assert "secret-token" not in message
+    assert server.faults.injected["503"] == 4  # the first try and three retries
+    assert (
+        redact("https://x/r.json?$$app_token=abc&$limit=1")
+        == "https://x/r.json?$$app_token=***&$limit=1"
+    )
 
 
 def test_zz_summary(capsys):
