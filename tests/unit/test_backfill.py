@@ -1,0 +1,67 @@
+import datetime as dt
+import itertools
+
+import pytest
+
+from sfpd.backfill import BackfillParamError, plan_backfill
+from sfpd.window import Window
+
+TODAY = dt.date(2026, 11, 23)
+d = dt.date.fromisoformat
+
+
+def spans(windows):
+    return [(w.start.isoformat(), w.end.isoformat()) for w in windows]
+
+
+def test_months_are_cut_at_calendar_months():
+    assert spans(plan_backfill("2018-11-15", "2019-02-10", "month", TODAY)) == [
+        ("2018-11-15", "2018-12-01"),
+        ("2018-12-01", "2019-01-01"),
+        ("2019-01-01", "2019-02-01"),
+        ("2019-02-01", "2019-02-10"),
+    ]
+
+
+def test_weeks_start_on_monday_and_quarters_on_quarter_days():
+    weeks = plan_backfill("2024-02-28", "2024-03-12", "week", TODAY)  # 2024-03-04 is a Monday
+    assert spans(weeks) == [
+        ("2024-02-28", "2024-03-04"),
+        ("2024-03-04", "2024-03-11"),
+        ("2024-03-11", "2024-03-12"),
+    ]
+    quarters = plan_backfill("2018-01-01", "2018-12-31", "quarter", TODAY)
+    assert [w.start.isoformat() for w in quarters] == [
+        "2018-01-01", "2018-04-01", "2018-07-01", "2018-10-01",
+    ]  # fmt: skip
+
+
+def test_chunks_tile_the_range_without_gaps_or_overlaps():
+    windows = plan_backfill("2018-01-01", "2026-11-23", "month", TODAY)
+    assert windows[0].start == d("2018-01-01") and windows[-1].end == d("2026-11-23")
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
+    assert len(windows) == 8 * 12 + 11
+
+
+def test_accepts_dates_and_tomorrow():
+    assert plan_backfill(d("2026-11-01"), "2026-11-24", "month", TODAY) == [
+        Window(d("2026-11-01"), d("2026-11-24"))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "chunk", "message"),
+    [
+        ("2018-1-1x", "2019-01-01", "month", "start_date: '2018-1-1x' is not a date"),
+        ("2019-01-01", "", "month", "end_date: '' is not a date"),
+        ("2019-01-01'; DROP TABLE x; --", "2019-02-01", "month", "start_date: .* is not a date"),
+        ("2017-12-31", "2019-01-01", "month", "start_date: 2017-12-31 is before the dataset"),
+        ("2026-11-01", "2026-11-25", "month", "end_date: 2026-11-25 is after tomorrow"),
+        ("2019-01-01", "2019-01-01", "month", "end_date: 2019-01-01 must be after start_date"),
+        ("2019-02-01", "2019-01-01", "month", "end_date: 2019-01-01 must be after start_date"),
+        ("2019-01-01", "2019-02-01", "day", "chunk: 'day' is not one of week, month, quarter"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_param(start, end, chunk, message):
+    with pytest.raises(BackfillParamError, match=message):
+        plan_backfill(start, end, chunk, TODAY)
