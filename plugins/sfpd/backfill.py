@@ -37,15 +37,20 @@ def _next_boundary(day: dt.date, chunk: str) -> dt.date:
 
 
 def plan_backfill(start_date: object, end_date: object, chunk: str, today: dt.date) -> list[Window]:
-    """Windows covering ``[start_date, end_date)``, cut at calendar ``chunk`` boundaries."""
-    start, end = _date("start_date", start_date), _date("end_date", end_date)
+    """Windows covering ``[start_date, end_date)``, cut at calendar ``chunk`` boundaries.
+
+    An empty ``end_date`` (None or blank) means through ``today``, i.e. up to tomorrow.
+    """
+    tomorrow = today + dt.timedelta(days=1)
+    start = _date("start_date", start_date)
+    blank = end_date is None or str(end_date).strip() == ""
+    end = tomorrow if blank else _date("end_date", end_date)
     if chunk not in CHUNKS:
         raise BackfillParamError(f"chunk: {chunk!r} is not one of {', '.join(CHUNKS)}")
     if start < DATASET_START:
         raise BackfillParamError(
             f"start_date: {start} is before the dataset starts ({DATASET_START})"
         )
-    tomorrow = today + dt.timedelta(days=1)
     if end > tomorrow:
         raise BackfillParamError(f"end_date: {end} is after tomorrow ({tomorrow})")
     if end <= start:
@@ -56,3 +61,10 @@ def plan_backfill(start_date: object, end_date: object, chunk: str, today: dt.da
         windows.append(Window(cursor, stop))
         cursor = stop
     return windows
+
+
+def summarise(results: list[dict]) -> dict[str, int]:
+    """Totals over the chunks' MERGE results (the dicts the merge task returns)."""
+    keys = ("rows_read", "rows_rejected", "rows_inserted", "rows_updated", "rows_deleted")
+    totals = {key: sum(result[key] for result in results) for key in keys}
+    return {"chunks": len(results), **totals}

@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import duckdb
+import yaml
 
 from sfpd.config import PROJECT_ROOT, Settings
 from sfpd.replay import ReplayServer
@@ -41,6 +42,24 @@ def airflow_env(project_root: Path = PROJECT_ROOT, airflow_home: Path | None = N
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
     }
+
+
+def pools(project_root: Path = PROJECT_ROOT) -> dict[str, dict]:
+    """The pools airflow_settings.yaml declares, in `airflow pools import` form."""
+    settings = yaml.safe_load((project_root / "airflow_settings.yaml").read_text())
+    return {
+        pool["pool_name"]: {"slots": pool["pool_slot"], "description": pool["pool_description"]}
+        for pool in settings["airflow"]["pools"]
+    }
+
+
+def create_pools(env: dict) -> None:
+    """Create (or update) the declared pools in the Airflow home ``env`` points at."""
+    path = Path(env["AIRFLOW_HOME"]) / "pools.json"
+    path.write_text(json.dumps(pools()))
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "pools", "import", str(path)], env=env, check=True,
+                   capture_output=True)  # fmt: skip
 
 
 def anchor_for(run_date: str | None) -> dt.datetime:
@@ -117,6 +136,7 @@ def main() -> int:
                 print(f"\nERROR: {exc}", file=sys.stderr)
                 return 1
         try:
+            create_pools(env)
             dags_test(anchor, env)
         except subprocess.CalledProcessError as exc:
             print(f"\nERROR: the DAG run failed (exit {exc.returncode}); see the log above.")

@@ -9,18 +9,23 @@ import logging
 import os
 
 from airflow.sdk import Asset, BaseHook, get_current_context, task
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
+from sfpd.backfill import BackfillParamError, plan_backfill, summarise
 from sfpd.config import Settings
 from sfpd.lake import Lake, open_lake
 from sfpd.pipeline import Extract, extract_to_lake, merge_extract
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import BigQueryWarehouse, DuckDBWarehouse, Warehouse
-from sfpd.window import Window, rolling_window
+from sfpd.window import SF_TZ, Window, rolling_window
 
 log = logging.getLogger(__name__)
 
 RAW_INCIDENTS = Asset(name="sfpd_raw_incidents", uri="sfpd://warehouse/sfpd_raw/incidents")
+# Pools, declared in airflow_settings.yaml (create them on any other deployment): calls to the
+# Socrata API are limited across all DAG runs, and one MERGE at a time touches the raw table.
+SOCRATA_POOL = "socrata_api"
+WAREHOUSE_POOL = "sfpd_warehouse"
 
 
 def default_args() -> dict:
@@ -82,7 +87,7 @@ def plan_window() -> dict[str, str]:
     return window.to_dict()
 
 
-@task
+@task(pool=SOCRATA_POOL)
 def extract(window: dict[str, str]) -> dict:
     """Socrata → typed Parquet in the lake, page by page."""
     settings = Settings.from_env()
@@ -98,7 +103,7 @@ def extract(window: dict[str, str]) -> dict:
     return result.to_dict()
 
 
-@task(outlets=[RAW_INCIDENTS])
+@task(outlets=[RAW_INCIDENTS], pool=WAREHOUSE_POOL)
 def merge(extracted: dict) -> dict:
     """Lake files → staging table → MERGE into the raw table (inserted, updated, deleted rows
     are counted, logged, returned as XCom and written to the load_audit table)."""
@@ -111,3 +116,31 @@ def merge(extracted: dict) -> dict:
         result.rows_inserted, result.rows_updated, result.rows_deleted,
     )  # fmt: skip
     return result.to_dict()
+
+
+@task
+def plan_chunks(params: dict | None = None) -> list[dict[str, str]]:
+    """The backfill's windows from the trigger form; a bad value fails here, with no retry,
+    before anything is read or written."""
+    today = dt.datetime.now(SF_TZ).date()
+    try:
+        windows = plan_backfill(params["start_date"], params["end_date"], params["chunk"], today)
+    except BackfillParamError as exc:
+        raise AirflowFailException(f"Bad backfill param {exc}") from exc
+    log.info("Backfill [%s, %s) in %d %s chunks",
+             windows[0].start, windows[-1].end, len(windows), params["chunk"])  # fmt: skip
+    return [window.to_dict() for window in windows]
+
+
+@task
+def summarise_backfill(results: list[dict]) -> dict[str, int]:
+    """Totals over all chunks (each chunk's own figures are in load_audit and its merge XCom)."""
+    totals = summarise(list(results))
+    log.info("Backfill totals: %s", totals)
+    return totals
+
+
+@task.short_circuit
+def dbt_requested(params: dict | None = None) -> bool:
+    """Skips the dbt task group when the trigger form's run_dbt is off."""
+    return bool(params["run_dbt"])

@@ -45,8 +45,11 @@ def profile_config(settings: Settings) -> ProfileConfig:
     )
 
 
-def dbt_task_group(settings: Settings, dbt_vars: dict[str, Any], **kwargs: Any) -> DbtTaskGroup:
-    """Seeds, models and their tests, one task per node (dbt build), in dependency order."""
+def dbt_task_group(
+    settings: Settings, dbt_vars: dict[str, Any], full_refresh: bool | str = False, **kwargs: Any
+) -> DbtTaskGroup:
+    """Seeds, models and their tests, one task per node (dbt build), in dependency order.
+    ``full_refresh`` may be a template (e.g. a DAG param) rendered at run time."""
     manifest = settings.dbt_project_dir / "target" / "manifest.json"
     if not manifest.exists():
         raise ManifestMissing(f"{manifest} is missing: build it with `make manifest` (dbt parse)")
@@ -69,6 +72,6 @@ def dbt_task_group(settings: Settings, dbt_vars: dict[str, Any], **kwargs: Any) 
             test_behavior=TestBehavior.BUILD,
             should_detach_multiple_parents_tests=True,
         ),
-        operator_args={"vars": dbt_vars, "install_deps": False},
+        operator_args={"vars": dbt_vars, "install_deps": False, "full_refresh": full_refresh},
         **kwargs,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from sfpd.local import pools
 from tests.conftest import PROJECT_ROOT
 
 DAGS_FOLDER = PROJECT_ROOT / "dags"
@@ -27,7 +28,7 @@ def test_every_dag_file_defines_a_dag(dagbag):
     assert files and files <= loaded
 
 
-@pytest.mark.parametrize("dag_id", ["sfpd_incidents_daily"])
+@pytest.mark.parametrize("dag_id", ["sfpd_incidents_daily", "sfpd_incidents_backfill"])
 def test_expected_dags_exist(dagbag, dag_id):
     assert dag_id in dagbag.dags
 
@@ -52,3 +53,26 @@ def test_daily_dag_schedule_and_concurrency(dagbag):
     dbt_tasks = {t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")}
     assert "dbt.stg_sfpd__incidents_model_build" in dbt_tasks
     assert merge.downstream_task_ids & dbt_tasks
+
+
+def test_every_pool_a_task_uses_is_declared_in_airflow_settings(dagbag):
+    used = {task.pool for dag in dagbag.dags.values() for task in dag.tasks} - {"default_pool"}
+    assert used == {"socrata_api", "sfpd_warehouse"}
+    assert used <= set(pools())
+    assert pools()["sfpd_warehouse"]["slots"] == 1  # one MERGE at a time on the raw table
+
+
+def test_backfill_dag_is_manual_with_a_validated_form(dagbag):
+    dag = dagbag.dags["sfpd_incidents_backfill"]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # schedule=None
+    assert dag.max_active_runs == 1
+    params = dag.params
+    assert set(params) == {"start_date", "end_date", "chunk", "run_dbt", "full_refresh"}
+    assert params.get_param("start_date").schema["format"] == "date"
+    assert params.get_param("chunk").schema["enum"] == ["week", "month", "quarter"]
+    assert all(params.get_param(name).description for name in params)
+    # chunks map over extract -> merge; the gate for dbt comes after all of them
+    assert dag.get_task("chunk.extract").downstream_task_ids == {"chunk.merge"}
+    assert dag.get_task("chunk.merge").downstream_task_ids == {"summarise_backfill"}
+    dbt_roots = dag.get_task("dbt_requested").downstream_task_ids
+    assert dbt_roots and all(task_id.startswith("dbt.") for task_id in dbt_roots)

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from sfpd.local import DAG_ID, airflow_env, anchor_for
+from sfpd.local import DAG_ID, airflow_env, anchor_for, create_pools
 from tests.conftest import PROJECT_ROOT
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -23,18 +24,30 @@ def airflow_home_env(tmp_path_factory, replay_server) -> dict:
         AIRFLOW_CONN_SOCRATA_DEFAULT=replay_server.connection_uri_json(),
     )
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    create_pools(env)
     return env
 
 
-def dags_test(env: dict, run_date: str = RUN_DATE) -> None:
-    """`airflow dags test` of the daily DAG; on failure, the error lines and the full log."""
-    log = Path(env["AIRFLOW_HOME"]) / f"dags-test-{run_date}.log"
+def dags_test(
+    env: dict,
+    run_date: str = RUN_DATE,
+    dag_id: str = DAG_ID,
+    conf: dict | None = None,
+    succeed: bool = True,
+) -> str:
+    """`airflow dags test` of a DAG, which must succeed (or fail, with ``succeed=False``);
+    if not, the error lines and the log's path. Returns the log."""
+    log = Path(env["AIRFLOW_HOME"]) / f"dags-test-{dag_id}-{run_date}.log"
+    command = [AIRFLOW, "dags", "test", dag_id, anchor_for(run_date).isoformat()]
+    if conf is not None:
+        command += ["--conf", json.dumps(conf)]
     with log.open("w") as handle:
         done = subprocess.run(
-            [AIRFLOW, "dags", "test", DAG_ID, anchor_for(run_date).isoformat()],
+            command,
             env=env,
             stdout=handle,
             stderr=subprocess.STDOUT,
         )
     errors = [line for line in log.read_text().splitlines() if "error" in line.lower()]
-    assert done.returncode == 0, "\n".join([*errors[-40:], f"full log: {log}"])
+    assert (done.returncode == 0) == succeed, "\n".join([*errors[-40:], f"full log: {log}"])
+    return log.read_text()

@@ -3,7 +3,7 @@ import itertools
 
 import pytest
 
-from sfpd.backfill import BackfillParamError, plan_backfill
+from sfpd.backfill import BackfillParamError, plan_backfill, summarise
 from sfpd.window import Window
 
 TODAY = dt.date(2026, 11, 23)
@@ -49,11 +49,29 @@ def test_accepts_dates_and_tomorrow():
     ]
 
 
+@pytest.mark.parametrize("blank", [None, "", "  "])
+def test_an_empty_end_date_means_through_today(blank):
+    windows = plan_backfill("2026-10-15", blank, "month", TODAY)
+    assert spans(windows) == [("2026-10-15", "2026-11-01"), ("2026-11-01", "2026-11-24")]
+
+
+def test_summary_adds_up_the_chunks():
+    def result(read, inserted, updated, deleted):
+        return {"rows_read": read, "rows_rejected": read - inserted - updated,
+                "rows_inserted": inserted, "rows_updated": updated, "rows_deleted": deleted,
+                "window_start": "2019-01-01"}  # fmt: skip
+
+    assert summarise([result(10, 7, 2, 1), result(5, 5, 0, 3)]) == {
+        "chunks": 2, "rows_read": 15, "rows_rejected": 1,
+        "rows_inserted": 12, "rows_updated": 2, "rows_deleted": 4,
+    }  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("start", "end", "chunk", "message"),
     [
         ("2018-1-1x", "2019-01-01", "month", "start_date: '2018-1-1x' is not a date"),
-        ("2019-01-01", "", "month", "end_date: '' is not a date"),
+        ("2019-01-01", "2019-13-01", "month", "end_date: '2019-13-01' is not a date"),
         ("2019-01-01'; DROP TABLE x; --", "2019-02-01", "month", "start_date: .* is not a date"),
         ("2017-12-31", "2019-01-01", "month", "start_date: 2017-12-31 is before the dataset"),
         ("2026-11-01", "2026-11-25", "month", "end_date: 2026-11-25 is after tomorrow"),
