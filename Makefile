@@ -57,9 +57,10 @@ $(AIRFLOW_HOME)/airflow.db: $(BIN)/.synced
 run: $(MANIFEST) $(AIRFLOW_HOME)/airflow.db  ## Run the daily DAG once (SFPD_SOURCE=replay: offline)
 	$(BIN)/python -m sfpd.local
 
-lint: $(BIN)/.synced  ## ruff
+lint: $(BIN)/.synced  ## ruff (Python), sqlfluff (dbt models, compiled for DuckDB in memory)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	SFPD_DUCKDB_PATH=:memory: $(BIN)/sqlfluff lint --disable-progress-bar include/dbt/models
 
 test: $(MANIFEST) emulators lint  ## The whole test suite
 	$(BIN)/pytest

@@ -58,7 +58,9 @@ def dbt_task_group(
             dbt_project_path=settings.dbt_project_dir,
             manifest_path=manifest,
             install_dbt_deps=False,
-            env_vars=settings.dbt_env(),
+            # dbt unit tests run in CI (`make test`), not in pipeline runs: they check code, not
+            # data, and an incremental model's unit test needs the model built already.
+            env_vars={**settings.dbt_env(), "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"},
         ),
         profile_config=profile_config(settings),
         # A node's task builds it and runs its own tests (cautious: not the tests that also

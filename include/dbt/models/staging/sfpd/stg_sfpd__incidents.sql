@@ -15,7 +15,7 @@ renamed as (
         incident_number,
         cad_number,
 
-        -- when
+        -- when (floating San Francisco local times)
         incident_datetime as incident_at,
         incident_date,
         incident_time,
@@ -26,7 +26,8 @@ renamed as (
         -- what
         report_type_code,
         report_type_description,
-        filed_online as is_filed_online,
+        -- the API omits filed_online unless it is true
+        coalesce(filed_online, false) as is_filed_online,
         incident_code,
         trim(incident_category) as incident_category,
         trim(incident_subcategory) as incident_subcategory,
@@ -43,9 +44,10 @@ renamed as (
         latitude,
         longitude,
 
-        -- source system
+        -- source system and pipeline
         data_as_of,
-        data_loaded_at
+        data_loaded_at,
+        _loaded_at as loaded_at
 
     from source
 

@@ -1,0 +1,75 @@
+-- The 41 analysis neighborhoods, each with the supervisorial district most of its offences
+-- fall in and that district's supervisor (names effective from the seed's as-of date).
+with
+
+neighborhoods as (
+
+    select * from {{ ref('analysis_neighborhoods') }}
+
+),
+
+supervisors as (
+
+    select * from {{ ref('supervisor_districts') }}
+
+),
+
+offences as (
+
+    select * from {{ ref('int_incident_offences__categorised') }}
+
+),
+
+district_counts as (
+
+    select
+        analysis_neighborhood,
+        supervisor_district,
+        count(*) as offence_count
+
+    from offences
+    where analysis_neighborhood is not null and supervisor_district is not null
+    group by analysis_neighborhood, supervisor_district
+
+),
+
+main_district as (
+
+    select
+        analysis_neighborhood,
+        supervisor_district,
+        row_number() over (
+            partition by analysis_neighborhood
+            order by offence_count desc, supervisor_district asc
+        ) as district_rank
+
+    from district_counts
+
+),
+
+final as (
+
+    select
+        neighborhoods.analysis_neighborhood,
+        main_district.supervisor_district,
+        supervisors.sup_name as supervisor_name,
+        -- the seed's data_as_of, 'MM/DD/YYYY hh:mm:ss AM'
+        cast(
+            concat(
+                substr(supervisors.data_as_of, 7, 4), '-',
+                substr(supervisors.data_as_of, 1, 2), '-',
+                substr(supervisors.data_as_of, 4, 2)
+            ) as date
+        ) as supervisor_effective_date
+
+    from neighborhoods
+    left join main_district
+        on
+            neighborhoods.analysis_neighborhood = main_district.analysis_neighborhood
+            and main_district.district_rank = 1
+    left join supervisors
+        on main_district.supervisor_district = supervisors.sup_dist
+
+)
+
+select * from final

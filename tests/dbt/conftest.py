@@ -1,0 +1,72 @@
+"""The dbt project built on DuckDB from every bundled real row, loaded the pipeline's way
+(replay server on 127.0.0.1 → extract → lake → MERGE), then `dbt build`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from sfpd.config import Settings
+from sfpd.lake import open_lake
+from sfpd.pipeline import extract_to_lake, merge_extract
+from sfpd.socrata import SocrataEndpoint, SocrataSource
+from sfpd.warehouse import DuckDBWarehouse
+from sfpd.window import Window
+from tests.conftest import PROJECT_ROOT
+
+DBT = str(Path(sys.executable).with_name("dbt"))
+DBT_DIR = PROJECT_ROOT / "include" / "dbt"
+# every bundled row: incidents from 2018-01 to 2019-11
+ALL_ROWS = Window.from_dict({"start": "2018-01-01", "end": "2020-01-01"})
+
+
+def dbt(
+    env: dict, *args: str, check: bool = True, project_dir: Path = DBT_DIR
+) -> subprocess.CompletedProcess:
+    """Run dbt on the project with the test's warehouse; on failure, show its output."""
+    done = subprocess.run(
+        [DBT, *args, "--profiles-dir", str(project_dir), "--project-dir", str(project_dir),
+         "--target-path", env["DBT_TARGET_PATH"], "--log-path", env["DBT_LOG_PATH"]],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    if check:
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    return done
+
+
+@pytest.fixture(scope="session")
+def dbt_env(tmp_path_factory, replay_server) -> dict:
+    """A DuckDB warehouse holding all 13,884 bundled rows in sfpd_raw.incidents."""
+    state = tmp_path_factory.mktemp("dbt")
+    warehouse = DuckDBWarehouse(state / "sfpd.duckdb")
+    endpoint = SocrataEndpoint(host="127.0.0.1", port=replay_server.port, scheme="http")
+    with SocrataSource(endpoint, page_size=5000) as source:
+        extract = extract_to_lake(
+            ALL_ROWS, source, open_lake((state / "lake").as_uri()), "wg3w-h783"
+        )
+    merge_extract(extract, warehouse, "dbt-tests")
+    return {
+        **os.environ,
+        **Settings.from_env().dbt_env(),
+        "SFPD_WAREHOUSE": "duckdb",
+        "SFPD_DUCKDB_PATH": str(state / "sfpd.duckdb"),
+        "DBT_TARGET_PATH": str(state / "target"),
+        "DBT_LOG_PATH": str(state / "logs"),
+    }
+
+
+@pytest.fixture(scope="session")
+def built(dbt_env) -> dict:
+    """`dbt build --full-refresh`: seeds, models and data tests (as the DAG runs them)."""
+    dbt(dbt_env, "build", "--full-refresh", "--exclude-resource-type", "unit_test")
+    return dbt_env
+
+
+def query(env: dict, sql: str) -> list[tuple]:
+    with duckdb.connect(env["SFPD_DUCKDB_PATH"], read_only=True) as con:
+        return con.execute(sql).fetchall()

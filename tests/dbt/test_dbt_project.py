@@ -1,0 +1,202 @@
+"""The dbt project on DuckDB with every bundled real row: all data tests pass, the unit tests
+pass, the marts add up, the incremental fact replaces exactly the window, freshness and
+contracts hold, and every public column is documented."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.dbt.conftest import DBT_DIR, dbt, query
+
+RAW_ROWS, REPORTS = 13884, 11642  # all bundled rows; their distinct incident_id
+
+
+def results(env: dict) -> list[dict]:
+    return json.loads((Path(env["DBT_TARGET_PATH"]) / "run_results.json").read_text())["results"]
+
+
+def manifest(env: dict) -> dict:
+    return json.loads((Path(env["DBT_TARGET_PATH"]) / "manifest.json").read_text())
+
+
+@pytest.fixture
+def copy_env(built, tmp_path) -> dict:
+    """The built warehouse copied, for tests that change it."""
+    path = tmp_path / "sfpd.duckdb"
+    shutil.copy(built["SFPD_DUCKDB_PATH"], path)
+    return {**built, "SFPD_DUCKDB_PATH": str(path), "DBT_TARGET_PATH": str(tmp_path / "target")}
+
+
+def test_build_passes_every_data_test_on_the_real_rows(built):
+    # `built` ran `dbt build`; re-run the tests to read their results
+    dbt(built, "test", "--exclude-resource-type", "unit_test")
+    statuses = Counter(r["status"] for r in results(built))
+    assert statuses["pass"] >= 70 and set(statuses) <= {"pass", "warn"}, statuses
+
+
+def test_unit_tests_pass(built):
+    dbt(built, "test", "--select", "test_type:unit")
+    unit = [r for r in results(built) if r["unique_id"].startswith("unit_test.")]
+    assert len(unit) == 5 and {r["status"] for r in unit} == {"pass"}
+
+
+def test_unit_tests_can_fail(built, tmp_path):
+    """A wrong expectation fails: the unit tests compare, they do not just run."""
+    project = tmp_path / "dbt"
+    shutil.copytree(DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    models = project / "models" / "intermediate" / "_int__models.yml"
+    right, wrong = 'primary_row_id: "104134"', 'primary_row_id: "106244"'
+    models.write_text(models.read_text().replace(right, wrong))
+    env = {**built, "DBT_TARGET_PATH": str(tmp_path / "target")}
+    done = dbt(env, "test", "--select", "test_type:unit", project_dir=project, check=False)
+    assert done.returncode == 1
+    assert "primary_offence_is_the_most_severe_then_lowest_code" in done.stdout
+
+
+def test_marts_add_up(built):
+    assert query(built, "SELECT count(*) FROM sfpd_marts.fct_incident_offences") == [(RAW_ROWS,)]
+    assert query(
+        built, "SELECT count(*), sum(offence_count) FROM sfpd_marts.fct_incident_reports"
+    ) == [(REPORTS, RAW_ROWS)]
+    # every bundled label is in the category seed
+    assert query(
+        built, "SELECT count(*) FROM sfpd_marts.fct_incident_offences WHERE NOT is_category_mapped"
+    ) == [(0,)]
+    # each report counted once, in one district and category group, in the daily and monthly marts
+    for mart in ("rpt_daily_reports_by_district", "rpt_monthly_reports_by_district"):
+        assert query(
+            built, f"SELECT sum(report_count), sum(offence_count) FROM sfpd_marts.{mart}"
+        ) == [(REPORTS, RAW_ROWS)]
+    # resolutions add up per category and year
+    assert query(
+        built,
+        "SELECT count(*) FROM sfpd_marts.rpt_resolution_rates_by_category "
+        "WHERE cited_or_arrested_count + exceptional_count + unfounded_count + open_count "
+        "!= report_count "
+        "OR open_rate NOT BETWEEN 0 AND 1",
+    ) == [(0,)]
+
+
+def test_hotspots_cover_every_cell_and_z_scores_centre_on_each_neighborhood(built):
+    cells = query(
+        built,
+        "SELECT analysis_neighborhood, count(*), sum(report_count + imprecise_time_report_count), "
+        "avg(z_score), "
+        "sum(CASE WHEN imprecise_time_report_count > 0 AND incident_hour NOT IN (0, 12) "
+        "THEN 1 ELSE 0 END) FROM sfpd_marts.rpt_hotspots_by_neighborhood GROUP BY 1",
+    )
+    assert len(cells) == 41 and {row[1] for row in cells} == {168}
+    located = query(
+        built,
+        "SELECT count(*) FROM sfpd_marts.fct_incident_reports "
+        "WHERE analysis_neighborhood IS NOT NULL",
+    )
+    assert sum(row[2] for row in cells) == located[0][0]
+    assert all(row[3] is None or abs(row[3]) < 1e-9 for row in cells)
+    assert all(row[4] == 0 for row in cells)  # imprecise times are only at 00:00 and 12:00
+
+
+def test_rolling_28_days_and_year_over_year(built):
+    reports = query(
+        built,
+        "SELECT incident_date, count(*) FROM sfpd_marts.fct_incident_reports "
+        "WHERE police_district = 'Central' AND primary_category_group = 'property' GROUP BY 1",
+    )
+    by_day = dict(reports)
+    day = dt.date(2019, 10, 31)
+    expected = sum(by_day.get(day - dt.timedelta(days=n), 0) for n in range(28))
+    prior = sum(by_day.get(day - dt.timedelta(days=364 + n), 0) for n in range(28))
+    assert expected > 0
+    assert query(
+        built,
+        "SELECT rolling_28d_report_count, prior_year_rolling_28d_report_count "
+        "FROM sfpd_marts.rpt_daily_reports_by_district WHERE incident_date = DATE '2019-10-31' "
+        "AND police_district = 'Central' AND category_group = 'property'",
+    ) == [(expected, prior)]
+    # December 2018 has no year before it in the data: no year-over-year figure
+    assert query(
+        built,
+        "SELECT count(*) FROM sfpd_marts.rpt_daily_reports_by_district "
+        "WHERE incident_date < DATE '2019-01-01' "
+        "AND prior_year_rolling_28d_report_count IS NOT NULL",
+    ) == [(0,)]
+
+
+def test_incremental_fact_replaces_exactly_the_window(copy_env):
+    window = {"window_start": "2019-10-01", "window_end": "2019-11-01"}
+    inside, outside = query(
+        copy_env,
+        "SELECT "
+        "(SELECT min(row_id) FROM sfpd_raw.incidents WHERE incident_date = DATE '2019-10-15'), "
+        "(SELECT min(row_id) FROM sfpd_raw.incidents "
+        " WHERE incident_date >= DATE '2019-11-01' AND resolution != 'Unfounded')",
+    )[0]
+    assert inside and outside
+    with duckdb.connect(copy_env["SFPD_DUCKDB_PATH"]) as con:
+        # upstream: a row removed inside the window, one changed inside, one changed outside
+        con.execute("DELETE FROM sfpd_raw.incidents WHERE row_id = ?", [inside])
+        con.execute(
+            "UPDATE sfpd_raw.incidents SET resolution = 'Unfounded' "
+            "WHERE incident_date = DATE '2019-10-20'"
+        )
+        con.execute(
+            "UPDATE sfpd_raw.incidents SET resolution = 'Unfounded' WHERE row_id = ?", [outside]
+        )
+    dbt(copy_env, "run", "--select", "fct_incident_offences", "--vars", json.dumps(window))
+
+    fact = "sfpd_marts.fct_incident_offences"
+    assert query(copy_env, f"SELECT count(*) FROM {fact} WHERE row_id = '{inside}'") == [(0,)]
+    assert query(
+        copy_env, f"SELECT DISTINCT resolution FROM {fact} WHERE incident_date = DATE '2019-10-20'"
+    ) == [("Unfounded",)]
+    # outside the window the fact keeps what it had
+    assert query(copy_env, f"SELECT count(*) FROM {fact} WHERE row_id = '{outside}' "
+                 "AND resolution != 'Unfounded'") == [(1,)]  # fmt: skip
+    assert query(copy_env, f"SELECT count(*) FROM {fact}") == [(RAW_ROWS - 1,)]
+
+    dbt(copy_env, "run", "--select", "fct_incident_offences", "--full-refresh")
+    assert query(copy_env, f"SELECT resolution FROM {fact} WHERE row_id = '{outside}'") == [
+        ("Unfounded",)
+    ]
+
+
+def test_incremental_run_without_a_window_is_refused(copy_env):
+    done = dbt(copy_env, "run", "--select", "fct_incident_offences", check=False)
+    assert done.returncode != 0
+    assert "is incremental on the run's window" in done.stdout
+
+
+def test_source_freshness_reads_the_merge_load_time(copy_env):
+    dbt(copy_env, "source", "freshness")
+    with duckdb.connect(copy_env["SFPD_DUCKDB_PATH"]) as con:
+        con.execute("UPDATE sfpd_raw.incidents SET _loaded_at = _loaded_at - INTERVAL 4 DAY")
+    done = dbt(copy_env, "source", "freshness", check=False)
+    assert done.returncode != 0 and "ERROR STALE" in done.stdout
+
+
+def test_public_marts_have_enforced_contracts_and_documented_columns(built):
+    marts = [
+        node for node in manifest(built)["nodes"].values()
+        if node["resource_type"] == "model" and node["fqn"][1] == "marts"
+    ]  # fmt: skip
+    assert len(marts) == 8
+    for node in marts:
+        assert node["config"]["contract"]["enforced"] is True, node["name"]
+        assert node["description"], node["name"]
+        built_columns = {
+            name for (name,) in query(
+                built,
+                "SELECT column_name FROM information_schema.columns "
+                f"WHERE table_schema = 'sfpd_marts' AND table_name = '{node['name']}'",
+            )
+        }  # fmt: skip
+        assert set(node["columns"]) == built_columns, node["name"]
+        for name, column in node["columns"].items():
+            assert column["description"] and column["data_type"], f"{node['name']}.{name}"
