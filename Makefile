@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)/plugins
 
 EMULATORS := .venv-emulators
 
-.PHONY: help run test lint manifest venv emulators bundle-composer clean lock
+.PHONY: help run test lint manifest venv emulators bundle-composer clean lock bench
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ $(AIRFLOW_HOME)/airflow.db: $(BIN)/.synced
 
 run: $(MANIFEST) $(AIRFLOW_HOME)/airflow.db  ## Run the daily DAG once (SFPD_SOURCE=replay: offline)
 	$(BIN)/python -m sfpd.local
+
+bench: $(MANIFEST)  ## Benchmarks: extract vs pandas, MERGE, DAG parse, daily DAG; writes docs/benchmarks.md
+	$(BIN)/python -m sfpd.bench $(BENCH_ARGS)
 
 lint: $(BIN)/.synced  ## ruff (Python), sqlfluff (dbt models, compiled for DuckDB in memory)
 	$(BIN)/ruff check .

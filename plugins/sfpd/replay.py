@@ -324,8 +324,18 @@ class Faults:
 class ReplayServer:
     """A threaded HTTP server on 127.0.0.1; ``port=0`` picks a free port."""
 
-    def __init__(self, data_dir: Path, dataset_id: str = DEFAULT_DATASET_ID, port: int = 0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        dataset_id: str = DEFAULT_DATASET_ID,
+        port: int = 0,
+        cache_replies: bool = False,
+    ) -> None:
+        """``cache_replies`` keeps each fault-free reply's encoded body by its query string,
+        so a repeated request costs the server almost nothing (benchmarks of clients)."""
         self.corpus = load_corpus(data_dir)
+        self.cache_replies = cache_replies
+        self._replies: dict[str, bytes] = {}
         self.dataset_id = dataset_id
         self.requests: list[dict[str, str]] = []
         self.faults = Faults()
@@ -341,6 +351,10 @@ class ReplayServer:
                 if url.path != f"/resource/{server.dataset_id}.json":
                     self._reply(404, {"error": True, "message": f"Not found: {url.path}"})
                     return
+                cached = server._replies.get(url.query)
+                if cached is not None:
+                    self._reply(200, cached)
+                    return
                 try:
                     with server._lock:
                         rows = run_query(server.corpus, params, server._cache)
@@ -348,11 +362,14 @@ class ReplayServer:
                 except SoQLError as exc:
                     reply = (400, {"error": True, "message": str(exc)}, {}, 0.0)
                 status, body, headers, delay = reply
+                payload = json.dumps(body).encode()
+                if server.cache_replies and status == 200 and not delay:
+                    server._replies[url.query] = payload
                 time.sleep(delay)
-                self._reply(status, body, headers)
+                self._reply(status, payload, headers)
 
             def _reply(self, status: int, body: object, headers: dict | None = None) -> None:
-                payload = json.dumps(body).encode()
+                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(payload)))
@@ -398,6 +415,7 @@ class ReplayServer:
         with self._lock:
             self.corpus = sorted(rows, key=lambda row: row[":id"])
             self._cache.clear()
+            self._replies.clear()
 
     @property
     def port(self) -> int:
