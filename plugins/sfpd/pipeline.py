@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import pyarrow as pa
 
 from sfpd.lake import Lake
-from sfpd.schema import Reject, normalise_page
+from sfpd.schema import Normalised, Reject, normalise_json
 from sfpd.socrata import SocrataSource
 from sfpd.warehouse import MergeResult, Warehouse
 from sfpd.window import Window
@@ -49,13 +49,12 @@ class Extract:
 
 
 def _normalised_pages(
-    pages: Iterator[list[dict]], rejects: list[Reject], counts: collections.Counter
+    pages: Iterator[Normalised], rejects: list[Reject], counts: collections.Counter
 ) -> Iterator[pa.Table]:
     """Typed tables of the pages; rejects and unknown fields are collected on the side."""
     unknown: set[str] = set()
-    for page in pages:
-        counts["read"] += len(page)
-        result = normalise_page(page)
+    for result in pages:
+        counts["read"] += len(result)
         rejects.extend(result.rejects)
         new = result.unknown_fields - unknown
         if new:
@@ -79,7 +78,9 @@ def extract_to_lake(
     rejects: list[Reject] = []
     counts: collections.Counter = collections.Counter()
     written = lake.write_window(
-        dataset_id, window.label, _normalised_pages(source.pages(where), rejects, counts)
+        dataset_id,
+        window.label,
+        _normalised_pages(source.pages(where, parse=normalise_json), rejects, counts),
     )
     rejects_table = pa.Table.from_pylist([vars(r) for r in rejects], schema=REJECTS_SCHEMA)
     rejects_uri = lake.write_file(dataset_id, window.label, REJECTS_FILE, rejects_table)

@@ -10,12 +10,16 @@ when true) and leaves out keys whose value is null. Timestamps are DataSF "float
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from sfpd.sql import render
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,10 @@ class Normalised:
     rejects: list[Reject]
     unknown_fields: frozenset[str]
 
+    def __len__(self) -> int:
+        """Rows read: those that passed and those quarantined."""
+        return self.table.num_rows + len(self.rejects)
+
 
 def _convert(column: pa.ChunkedArray, kind: Kind) -> pa.ChunkedArray:
     """Vectorised conversion of a wire column (strings) to the column's type; raises on any
@@ -177,13 +185,11 @@ def _wire_table(rows: list[dict], reasons: list[str | None]) -> pa.Table:
         pass
     checked = []
     for index, row in enumerate(rows):
-        for name, value in row.items():
-            if name not in _WIRE_TYPES or value is None:
-                continue
-            if not isinstance(value, _WIRE_TYPES[name]):
+        for name, kind in _WIRE_TYPES.items():
+            value = row.get(name)
+            if value is not None and not isinstance(value, kind):
                 reasons[index] = reasons[index] or (
-                    f"{name}: expected a JSON {_WIRE_TYPES[name].__name__}, "
-                    f"got {type(value).__name__}"
+                    f"{name}: expected a JSON {kind.__name__}, got {type(value).__name__}"
                 )
         checked.append({} if reasons[index] else row)
     return pa.Table.from_pylist(checked, schema=_WIRE_SCHEMA)
@@ -205,6 +211,38 @@ def normalise_page(rows: Iterable[Mapping]) -> Normalised:
     reasons: list[str | None] = [None] * len(rows)
     unknown = frozenset(set().union(*rows) - set(FIELD_NAMES)) if rows else frozenset()
     wire = _wire_table(rows, reasons)
+    return _normalise(wire, reasons, unknown, lambda: rows)
+
+
+def normalise_json(body: bytes) -> Normalised:
+    """:func:`normalise_page` of a raw API page (a JSON array of objects), parsed by DuckDB
+    straight into Arrow, about three times faster than decoding it into dicts first. Same
+    table, same rejects and reasons. Keys outside the schema are not looked for: the pipeline
+    asks for its fields with ``$select``. A body DuckDB cannot read this way (not an array
+    of objects, say) goes through :func:`normalise_page`."""
+    try:
+        with duckdb.connect() as con:
+            page = con.read_json(io.BytesIO(body), format="array", columns=_JSON_COLUMNS)
+            parsed = page.query("page", _READ_PAGE_SQL).to_arrow_table()
+    except duckdb.Error:
+        return normalise_page(json.loads(body))
+    reasons = parsed.column("_reason").to_pylist()
+    wire = parsed.drop_columns(["_reason"]).cast(_WIRE_SCHEMA)
+    return _normalise(wire, reasons, frozenset(), lambda: json.loads(body))
+
+
+_JSON_COLUMNS = {f.name: "JSON" for f in FIELDS}
+_READ_PAGE_SQL = render("duckdb/read_page.sql", fields=FIELDS, bool_field="filed_online")
+
+
+def _normalise(
+    wire: pa.Table,
+    reasons: list[str | None],
+    unknown: frozenset[str],
+    raw_rows: Callable[[], list[Mapping]],
+) -> Normalised:
+    """Typed columns, the quarantine rules, the rows that pass; ``raw_rows`` gives the page
+    as decoded rows, asked for only when some row is rejected (for its raw JSON)."""
     columns = {}
     for f in FIELDS:
         column = _convert_or_flag(f.name, wire.column(f.name), f.kind, reasons)
@@ -240,6 +278,7 @@ def normalise_page(rows: Iterable[Mapping]) -> Normalised:
     )
     table = pa.Table.from_arrays(list(columns.values()), schema=_NULLABLE_SCHEMA)
     keep = pa.array([reason is None for reason in reasons], type=pa.bool_())
+    rows = raw_rows() if any(reason is not None for reason in reasons) else []
     rejects = [
         Reject(json.dumps(rows[index], sort_keys=True, default=str), reason)
         for index, reason in enumerate(reasons)

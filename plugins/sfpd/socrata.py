@@ -2,13 +2,17 @@
 
 Works against any server that honours ``$select``, ``$where``, ``$order``, ``$limit``,
 ``$offset`` and ``count(*)``: DataSF itself, or the replay server in :mod:`sfpd.replay`.
+Requests go through sodapy's client session (app token header, retrying adapter); bodies are
+handed over raw, because decoding each page into Python dicts was most of an extract's time
+(docs/benchmarks.md): the pipeline parses them straight into Arrow.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 
 import requests
@@ -142,45 +146,56 @@ class SocrataSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _get(self, **params: object) -> list[dict]:
+    def _request(self, params: Mapping[str, object]) -> bytes:
+        """One GET of the resource through sodapy's session (its app token header, our
+        retrying adapter and timeouts); the raw JSON body of a 200 answer."""
+        url = self.endpoint.resource_url
         try:
-            result = self._client.get(self.endpoint.dataset_id, **params)
-        except requests.HTTPError as exc:
-            response = exc.response
-            raise SourceError(
-                f"Socrata answered HTTP {response.status_code} for {redact(response.url)} "
-                f"(429/5xx retried up to {self.endpoint.retries} times): {exc}"
-            ) from exc
+            response = self._client.session.get(url, params=params, timeout=self._client.timeout)
         except requests.ConnectionError as exc:
             raise SourceUnreachable(
-                f"Cannot reach the Socrata API at {self.endpoint.resource_url} ({exc}). "
-                f"{OFFLINE_HINT}"
+                f"Cannot reach the Socrata API at {url} ({exc}). {OFFLINE_HINT}"
             ) from exc
-        if not isinstance(result, list):  # a 202 "still processing" body after the retries
+        if response.status_code == 202:  # still "processing" after the retries
             raise SourceError(
-                f"Socrata did not return rows for {self.endpoint.resource_url} {params} "
-                f"after {self.endpoint.retries} retries: {str(result)[:200]}"
+                f"Socrata did not return rows for {redact(response.url)} after "
+                f"{self.endpoint.retries} retries: {response.text[:200]}"
             )
-        return result
+        if response.status_code != 200:
+            raise SourceError(
+                f"Socrata answered HTTP {response.status_code} for {redact(response.url)} "
+                f"(429/5xx retried up to {self.endpoint.retries} times): {response.text[:500]}"
+            )
+        return response.content
 
     def count(self, where: str) -> int:
         """Rows matching ``where``, as the server counts them."""
-        result = self._get(select="count(*) AS n", where=where)
+        result = json.loads(self._request({"$select": "count(*) AS n", "$where": where}))
         return int(result[0]["n"])
 
-    def pages(self, where: str, select: Sequence[str] = FIELD_NAMES) -> Iterator[list[dict]]:
-        """Yield pages of rows in ``:id`` order; a page shorter than page_size ends the read."""
+    def pages(
+        self,
+        where: str,
+        select: Sequence[str] = FIELD_NAMES,
+        parse: Callable[[bytes], Sized] = json.loads,
+    ) -> Iterator:
+        """Yield pages in ``:id`` order, each body turned into a page by ``parse`` (by default
+        the list of row dicts); a page shorter than page_size ends the read."""
         offset = 0
         while True:
-            page = self._get(
-                select=",".join(select),
-                where=where,
-                order=":id",
-                limit=self.page_size,
-                offset=offset,
+            page = parse(
+                self._request(
+                    {
+                        "$select": ",".join(select),
+                        "$where": where,
+                        "$order": ":id",
+                        "$limit": self.page_size,
+                        "$offset": offset,
+                    }
+                )
             )
             log.info("Socrata page at offset %d: %d rows", offset, len(page))
-            if page:
+            if len(page):
                 yield page
             if len(page) < self.page_size:
                 return

@@ -7,6 +7,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from sfpd import schema
 from sfpd.replay import rows_from_csv_export
 from sfpd.schema import (
     ARROW_SCHEMA,
@@ -14,6 +15,7 @@ from sfpd.schema import (
     FIELDS,
     bigquery_columns,
     duckdb_columns,
+    normalise_json,
     normalise_page,
 )
 from tests.conftest import CSV_EXPORT
@@ -143,3 +145,35 @@ def test_duckdb_reads_lake_parquet_as_the_declared_types(tmp_path, api_rows):
     described = duckdb.sql(f"DESCRIBE SELECT * FROM '{tmp_path / 'part.parquet'}'").fetchall()
     assert [(name, kind) for name, kind, *_ in described] == duckdb_columns()
     assert pa.types.is_timestamp(ARROW_SCHEMA.field("report_datetime").type)
+
+
+def test_raw_pages_normalise_exactly_like_decoded_rows(api_rows, monkeypatch):
+    """normalise_json (DuckDB reads the body) gives the table and rejects normalise_page
+    gives for the same rows: real rows plus every malformed kind, incl. wrong JSON types."""
+    rows = [{k: v for k, v in row.items() if k in FIELD_NAMES} for row in api_rows]
+    bad = [dict(rows[i]) for i in range(8)]
+    bad[0]["incident_id"] = 123  # a JSON number where the API sends a string
+    bad[1]["filed_online"] = "yes"
+    bad[2]["latitude"] = {"lat": 1}
+    bad[3]["incident_date"] = "2019-13-45T00:00:00.000"
+    bad[4].pop("row_id")
+    bad[5]["incident_category"] = ["a", "b"]
+    bad[6]["incident_time"] = "25:61"
+    bad[7]["intersection"] = 'O\'Farrell St \\ "Market" \u00e9'  # escapes survive
+    page = rows[8:] + bad
+    decoded = normalise_page(page)
+    monkeypatch.setattr(schema, "normalise_page", None)  # the DuckDB path, no fallback
+    raw = normalise_json(json.dumps(page).encode())
+    assert raw.table.equals(decoded.table)
+    assert [r.reason for r in raw.rejects] == [r.reason for r in decoded.rejects]
+    assert [json.loads(r.raw_json) for r in raw.rejects] == [
+        json.loads(r.raw_json) for r in decoded.rejects
+    ]
+    assert len(raw.rejects) == 7 and len(raw) == len(page)
+    assert "expected a JSON str, got int" in raw.rejects[0].reason
+
+
+def test_a_body_duckdb_cannot_read_falls_back_to_decoded_rows():
+    assert len(normalise_json(b"[]")) == 0
+    with pytest.raises(json.JSONDecodeError):
+        normalise_json(b"not json")
