@@ -38,9 +38,10 @@ def test_pages_cover_the_window_exactly_once_in_id_order(replay_server):
         row["row_id"] for row in rows_in(replay_server.corpus, where)
     }
     assert [len(page) for page in pages] == [2500] * 4 + [1884]
-    # every request asked for an explicit column list, an order and the window
-    assert len(replay_server.requests) == math.ceil(11884 / 2500)
-    for offset, params in zip(range(0, 11884, 2500), replay_server.requests, strict=True):
+    # every request asked for an explicit column list, an order and the window; the page
+    # after the short last one was fetched ahead (while that one was parsed) and dropped
+    assert len(replay_server.requests) == math.ceil(11884 / 2500) + 1
+    for offset, params in zip(range(0, 12500 + 1, 2500), replay_server.requests, strict=True):
         assert params["$order"] == ":id"
         assert params["$where"] == where
         assert params["$select"] == ",".join(FIELD_NAMES)
