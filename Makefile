@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)/plugins
 
 EMULATORS := .venv-emulators
 
-.PHONY: help run test lint manifest venv emulators bundle-composer clean lock bench
+.PHONY: help run test lint manifest venv emulators bundle-composer clean lock bench chromium
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,7 +65,10 @@ lint: $(BIN)/.synced  ## ruff (Python), sqlfluff (dbt models, compiled for DuckD
 	$(BIN)/ruff format --check .
 	SFPD_DUCKDB_PATH=:memory: $(BIN)/sqlfluff lint --disable-progress-bar include/dbt/models
 
-test: $(MANIFEST) emulators lint  ## The whole test suite
+chromium:  ## Debian's chromium for the report's browser test, installed when missing (root)
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: $(MANIFEST) emulators chromium lint  ## The whole test suite
 	$(BIN)/pytest
 
 BUNDLE ?= dist/composer

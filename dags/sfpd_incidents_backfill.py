@@ -8,7 +8,8 @@ chunk size, whether to build dbt afterwards, and a full-refresh switch for incre
 Each chunk (calendar week, month or quarter) is its own window through the same code as the
 daily DAG: Socrata → lake → staging → MERGE on `row_id`, rows gone upstream deleted inside the
 chunk. Extracts share the `socrata_api` pool; MERGEs run one at a time (`sfpd_warehouse` pool).
-Then one dbt build over the whole range and a summary of what changed (also in `load_audit`).
+Then a summary of what changed (also in `load_audit`), one dbt build over the whole range and
+the HTML report of the marts (in the lake, `<dataset>/reports/`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sfpd.tasks import (
     extract,
     merge,
     plan_chunks,
+    report,
     summarise_backfill,
 )
 from sfpd.transform import dbt_task_group
@@ -81,7 +83,8 @@ def chunk(window: dict) -> dict:
     },
 )
 def sfpd_incidents_backfill() -> None:
-    merged = chunk.expand(window=plan_chunks())
+    chunks = plan_chunks()
+    merged = chunk.expand(window=chunks)
     dbt = dbt_task_group(
         Settings.from_env(),
         dbt_vars={
@@ -91,7 +94,7 @@ def sfpd_incidents_backfill() -> None:
         full_refresh="{{ params.full_refresh }}",
         group_id="dbt",
     )
-    summarise_backfill(merged) >> dbt_requested() >> dbt
+    summarise_backfill(merged) >> dbt_requested() >> dbt >> report(chunks)
 
 
 sfpd_incidents_backfill()

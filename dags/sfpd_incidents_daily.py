@@ -3,7 +3,8 @@
 
 Pulls a rolling two-month window of DataSF's *Police Department Incident Reports: 2018 to
 Present* (Socrata `wg3w-h783`), writes it to the lake as typed Parquet, MERGEs it into the raw
-table on `row_id`, then builds the dbt project (Cosmos task group).
+table on `row_id`, builds the dbt project (Cosmos task group), then renders an HTML report of
+the marts into the lake (`<lake>/<dataset>/reports/`; its URI is the `report` task's XCom).
 
 The window is `[anchor - 2 months, anchor)` on `incident_datetime`, where the anchor is the San
 Francisco date of the run's data interval end. Configuration: see the README.
@@ -16,7 +17,7 @@ from airflow.sdk import dag
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from sfpd.config import Settings
-from sfpd.tasks import default_args, extract, merge, plan_window
+from sfpd.tasks import default_args, extract, merge, plan_window, report
 from sfpd.transform import dbt_task_group
 
 WINDOW_XCOM = "ti.xcom_pull(task_ids='plan_window')"
@@ -43,7 +44,7 @@ def sfpd_incidents_daily() -> None:
         },
         group_id="dbt",
     )
-    merged >> dbt
+    merged >> dbt >> report(window)
 
 
 sfpd_incidents_daily()

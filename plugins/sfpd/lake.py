@@ -45,6 +45,9 @@ class Lake(Protocol):
     def write_file(self, dataset_id: str, label: str, name: str, table: pa.Table) -> str:
         """Write one more Parquet file (e.g. the rejects) into a written window; its URI."""
 
+    def write_report(self, dataset_id: str, name: str, html: str) -> str:
+        """Write an HTML report under ``<dataset>/reports/``, replacing one of that name."""
+
 
 def _with_empty_part(tables: Iterable[pa.Table]) -> Iterable[pa.Table]:
     """The tables, or one empty table if there are none: an empty window still gets a file."""
@@ -94,6 +97,14 @@ class LocalLake:
         pq.write_table(table, path, compression="zstd")
         return path_to_file_uri(path)
 
+    def write_report(self, dataset_id: str, name: str, html: str) -> str:
+        path = self.root / dataset_id / "reports" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{name}.{uuid.uuid4().hex}")
+        partial.write_text(html, encoding="utf-8")
+        partial.replace(path)  # a reader never sees half a report
+        return path_to_file_uri(path)
+
 
 class GcsLake:
     """A lake in a GCS bucket (``gs://bucket/prefix``), written with a google-cloud-storage
@@ -132,6 +143,12 @@ class GcsLake:
     def write_file(self, dataset_id: str, label: str, name: str, table: pa.Table) -> str:
         bucket = self.client.bucket(self.bucket)
         return self._upload(bucket, self.window_prefix(dataset_id, label) + name, table)
+
+    def write_report(self, dataset_id: str, name: str, html: str) -> str:
+        key = "/".join(p for p in (self.prefix, dataset_id, "reports", name) if p)
+        blob = self.client.bucket(self.bucket).blob(key)
+        blob.upload_from_string(html.encode("utf-8"), content_type="text/html; charset=utf-8")
+        return f"gs://{self.bucket}/{key}"
 
     def _upload(self, bucket, name: str, table: pa.Table) -> str:
         buffer = io.BytesIO()

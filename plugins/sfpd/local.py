@@ -21,7 +21,9 @@ import duckdb
 import yaml
 
 from sfpd.config import PROJECT_ROOT, Settings
+from sfpd.lake import file_uri_to_path
 from sfpd.replay import ReplayServer
+from sfpd.report import report_name
 from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceUnreachable
 from sfpd.sql import render
 from sfpd.window import SF_TZ, Window, rolling_window
@@ -106,6 +108,8 @@ def print_summary(settings: Settings, window: Window) -> None:
     for district, reports, offences in rows:
         print(f"  {district or '(none)':<16}{reports:>9}{offences:>10}")
     print(f"  {'total':<16}{sum(r[1] for r in rows):>9}{sum(r[2] for r in rows):>10}")
+    report = file_uri_to_path(settings.lake_uri) / settings.dataset_id / "reports"
+    print(f"\nReport (open it in a browser): {(report / report_name(window)).as_uri()}")
 
 
 def main() -> int:

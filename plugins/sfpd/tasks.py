@@ -15,6 +15,7 @@ from sfpd.backfill import BackfillParamError, plan_backfill, summarise
 from sfpd.config import Settings
 from sfpd.lake import Lake, open_lake
 from sfpd.pipeline import Extract, extract_to_lake, merge_extract
+from sfpd.report import render_report, report_data, report_name
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import BigQueryWarehouse, DuckDBWarehouse, Warehouse
 from sfpd.window import SF_TZ, Window, rolling_window
@@ -144,3 +145,16 @@ def summarise_backfill(results: list[dict]) -> dict[str, int]:
 def dbt_requested(params: dict | None = None) -> bool:
     """Skips the dbt task group when the trigger form's run_dbt is off."""
     return bool(params["run_dbt"])
+
+
+@task
+def report(window: dict[str, str] | list[dict[str, str]]) -> str:
+    """The HTML report of the marts, written to the lake beside the data; its URI (XCom).
+    ``window`` is the run's window, or a backfill's chunks (the report states their span)."""
+    settings = Settings.from_env()
+    chunks = window if isinstance(window, list) else [window]
+    run_window = Window.from_dict({"start": chunks[0]["start"], "end": chunks[-1]["end"]})
+    html = render_report(report_data(warehouse_for(settings)), run_window, dt.datetime.now(dt.UTC))
+    uri = lake_for(settings).write_report(settings.dataset_id, report_name(run_window), html)
+    log.info("Report written: %s", uri)
+    return uri

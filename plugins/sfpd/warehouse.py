@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 import duckdb
+import pyarrow as pa
 
 from sfpd.lake import file_uri_to_path
 from sfpd.schema import bigquery_columns, duckdb_columns
@@ -58,7 +59,16 @@ class MergeResult:
         return asdict(self)
 
 
+# where dbt builds the marts (generate_schema_name: sfpd_<folder schema>)
+MARTS_SCHEMA = "sfpd_marts"
+
+
 class Warehouse(Protocol):
+    marts: str  # the marts' schema (DuckDB) or `project.dataset` (BigQuery), as SQL
+
+    def read(self, sql: str) -> pa.Table:
+        """A query's result (small: report data)."""
+
     def merge_window(
         self,
         window: Window,
@@ -117,6 +127,8 @@ def _now() -> dt.datetime:
 
 
 class DuckDBWarehouse:
+    marts = MARTS_SCHEMA
+
     def __init__(self, path: Path, schema: str = "sfpd_raw") -> None:
         self.path = path
         self._names = {
@@ -133,6 +145,12 @@ class DuckDBWarehouse:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         return duckdb.connect(str(self.path), read_only=read_only)
+
+    def read(self, sql: str) -> pa.Table:
+        # not read_only: DuckDB refuses a second configuration of a file this process (e.g.
+        # dbt-duckdb in `airflow dags test`) already has open
+        with self.connect() as con:
+            return con.sql(sql).to_arrow_table()
 
     def merge_window(
         self,
@@ -192,6 +210,12 @@ class BigQueryWarehouse:
         self.project = project
         self.dataset = dataset
         self.location = location
+        self.marts = f"`{project}.{MARTS_SCHEMA}`"
+
+    def read(self, sql: str) -> pa.Table:
+        return self.client.query(sql, location=self.location).to_arrow(
+            create_bqstorage_client=False
+        )
 
     def ref(self, table: str) -> str:
         return f"{self.project}.{self.dataset}.{table}"

@@ -56,6 +56,13 @@ def test_daily_dag_end_to_end_and_rerun_is_identical(env, replay_server):
     assert query(env, "SELECT * FROM sfpd_raw.incidents ORDER BY row_id") == raw
 
 
+def test_run_writes_the_report_into_the_lake(env):
+    # runs after the DAG test above (module order)
+    lake = Path(env["SFPD_LAKE_URI"].removeprefix("file://"))
+    html = (lake / "wg3w-h783" / "reports" / "sfpd_report_2018-11-01_2019-01-01.html").read_text()
+    assert "2018-11-01" in html and "9,752 reports" in html and 'id="chart-day_by_hour"' in html
+
+
 def test_lake_holds_the_window_as_parquet(env):
     # runs after the DAG test above (module order)
     lake = Path(env["SFPD_LAKE_URI"].removeprefix("file://"))

@@ -48,7 +48,10 @@ def test_daily_dag_on_gcs_and_bigquery_then_rerun_changes_nothing(env, emulators
 
     blobs = [b.name for b in storage_client(emulators["gcs"]).list_blobs(BUCKET)]
     folder = "lake/wg3w-h783/windows/2018-11-01_2019-01-01/"
-    assert blobs == [folder + "part-00000.parquet", folder + "rejects.parquet"]
+    report = "lake/wg3w-h783/reports/sfpd_report_2018-11-01_2019-01-01.html"
+    assert blobs == [report, folder + "part-00000.parquet", folder + "rejects.parquet"]
+    html = storage_client(emulators["gcs"]).bucket(BUCKET).blob(report).download_as_text()
+    assert "9,752 reports" in html and 'id="chart-neighborhood_by_day"' in html
     raw_sql = f"SELECT * FROM `{PROJECT}.sfpd_raw.incidents` ORDER BY row_id"
     raw = query(emulators, raw_sql)
     assert [row[0] for row in raw] == sorted(expected)  # exactly the window, row_id unique

@@ -1,0 +1,120 @@
+"""The HTML report from the marts built on the bundled real rows: the data it plots adds up,
+and headless Chromium opens the file offline with no console errors and every chart drawn."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sfpd.report import DAYS, TOP, render_report, report_data
+from sfpd.warehouse import DuckDBWarehouse
+from sfpd.window import Window
+from tests.dbt.conftest import query
+
+REPORTS, OFFENCES = 11642, 13884
+WINDOW = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))
+CHARTS = ("neighborhood_by_day", "day_by_hour", "daily_trend", "monthly_trend", "resolution_rates")
+
+
+@pytest.fixture(scope="module")
+def data(built):
+    return report_data(DuckDBWarehouse(Path(built["SFPD_DUCKDB_PATH"])))
+
+
+@pytest.fixture(scope="module")
+def report_file(data, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    path.write_text(render_report(data, WINDOW, dt.datetime(2026, 11, 23, 12, 0)))
+    return path
+
+
+def test_heatmaps_cover_every_neighborhood_day_and_hour(data, built):
+    by_day = data.neighborhood_by_day
+    assert len(by_day) == 41 * 7 and set(by_day["day_of_week"]) == set(DAYS)
+    assert len(data.day_by_hour) == 7 * 24
+    assert set(data.day_by_hour["incident_hour"]) == set(range(24))
+    # every report with a neighborhood is in the first heatmap once
+    located = query(
+        built,
+        "SELECT count(*) FROM sfpd_marts.fct_incident_reports "
+        "WHERE analysis_neighborhood IS NOT NULL",
+    )
+    assert by_day["reports"].sum() == located[0][0]
+
+
+def test_trends_and_resolution_add_up(data):
+    freshness = data.freshness.to_dict("records")[0]
+    assert (freshness["reports"], freshness["offences"]) == (REPORTS, OFFENCES)
+    assert str(freshness["first_incident_date"]) == "2018-01-01"
+    assert freshness["last_loaded_at"] is not None
+    assert data.daily_trend["reports"].sum() == REPORTS
+    assert data.monthly_trend["reports"].sum() == REPORTS
+    rates = data.resolution_rates
+    assert len(rates) == TOP and rates["reports"].is_monotonic_decreasing
+    assert ((rates["cited_or_arrested_rate"] >= 0) & (rates["cleared_rate"] <= 1)).all()
+    assert (rates["cleared_rate"] >= rates["cited_or_arrested_rate"]).all()
+
+
+def test_top_hotspots_are_the_highest_z_scores(data, built):
+    hotspots = data.top_hotspots
+    assert len(hotspots) == TOP and hotspots["z_score"].is_monotonic_decreasing
+    best = query(built, "SELECT max(z_score) FROM sfpd_marts.rpt_hotspots_by_neighborhood")
+    assert hotspots["z_score"][0] == pytest.approx(best[0][0])
+
+
+def test_report_is_one_offline_file(report_file):
+    html = report_file.read_text()
+    assert "2019-09-01" in html and "2019-11-01" in html and "11,642 reports" in html
+    assert not re.search(r"<script[^>]+src=", html)  # no CDN: plotly.js is inline
+    assert "plotly.js v" in html
+    for chart in CHARTS:
+        assert f'id="chart-{chart}"' in html
+
+
+def chromium() -> str:
+    path = shutil.which("chromium")
+    assert path, "Debian's chromium is missing: `make chromium` installs it (make test does)"
+    return path
+
+
+def test_chromium_opens_the_report_without_errors(report_file, tmp_path):
+    screenshot = tmp_path / "report.png"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=10000",
+        "--window-size=1300,4200",
+    ]
+    dom = subprocess.run(
+        [chromium(), *flags, "--dump-dom", report_file.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, "\n".join(console)
+    # plotly drew each chart: its container and an SVG inside every chart div
+    assert dom.stdout.count('class="plot-container plotly"') == len(CHARTS), dom.stderr[-2000:]
+    assert dom.stdout.count('class="main-svg"') >= len(CHARTS)
+    subprocess.run(
+        [chromium(), *flags, f"--screenshot={screenshot}", report_file.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert screenshot.stat().st_size > 50_000
+    print(f"screenshot: {screenshot}")
