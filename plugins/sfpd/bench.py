@@ -163,7 +163,11 @@ def bench_extract(sizes: list[int], workdir: Path) -> list[dict]:
             server.replace_corpus(synthetic_rows(n))
             for method in ("ours", "pandas"):
                 run_worker(method, server.port, workdir / f"warm-{method}-{n}")  # fills the cache
-                result = run_worker(method, server.port, workdir / f"{method}-{n}")
+                # the faster of two runs: the server shares the two cores with the client
+                result = min(
+                    (run_worker(method, server.port, workdir / f"{method}-{n}") for _ in range(2)),
+                    key=lambda figures: figures["seconds"],
+                )
                 assert result["rows"] == n, result
                 figures.append({"method": method, "n": n, **result})
                 print(
@@ -360,8 +364,8 @@ def report(extract: list[dict], merge: dict, parse: dict, daily: dict, command: 
         "Synthetic rows: real bundled rows moved to new reports and dates (same fields, value "
         "mixes, omitted nulls; ~20% of reports with two offences), served by the replay "
         "server on 127.0.0.1 with its replies cached (each method's pages fetched once "
-        "before the measured run), so the figures are the clients' work. Each method runs in "
-        "its own subprocess; peak RSS is that process's.",
+        "before the measured runs), so the figures are the clients' work. Each method runs in "
+        "its own subprocess, twice, the faster run reported; peak RSS is that process's.",
         "",
         "## 1. Extract: ours vs sodapy `get_all` → pandas → `to_parquet`",
         "",

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sfpd.socrata import DEFAULT_DATASET_ID, MAX_PAGE_SIZE
-
 # plugins/sfpd/config.py -> project root (Astro: /usr/local/airflow).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAREHOUSES = ("duckdb", "bigquery")
+DEFAULT_DATASET_ID = "wg3w-h783"  # Police Department Incident Reports: 2018 to Present
+MAX_PAGE_SIZE = 50_000  # the most rows a SODA 2.x page may hold
 
 
 def default_dbt_project_dir(root: Path) -> Path:

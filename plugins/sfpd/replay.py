@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from sfpd.socrata import DEFAULT_DATASET_ID
+from sfpd.config import DEFAULT_DATASET_ID
 
 # The dataset's columns as the live API publishes them (system field :id is always there).
 DATASET_COLUMNS = frozenset(

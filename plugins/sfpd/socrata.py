@@ -21,13 +21,12 @@ from requests.adapters import HTTPAdapter
 from sodapy import Socrata
 from urllib3.util.retry import Retry
 
+from sfpd.config import DEFAULT_DATASET_ID, MAX_PAGE_SIZE
 from sfpd.schema import FIELD_NAMES
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "data.sfgov.org"
-DEFAULT_DATASET_ID = "wg3w-h783"
-MAX_PAGE_SIZE = 50_000
 OFFLINE_HINT = "To run without network, use the bundled replay server: SFPD_SOURCE=replay make run"
 
 

@@ -53,15 +53,20 @@ def dbt_task_group(
     manifest = settings.dbt_project_dir / "target" / "manifest.json"
     if not manifest.exists():
         raise ManifestMissing(f"{manifest} is missing: build it with `make manifest` (dbt parse)")
+    project_config = ProjectConfig(
+        dbt_project_path=settings.dbt_project_dir,
+        manifest_path=manifest,
+        install_dbt_deps=False,
+        # dbt unit tests run in CI (`make test`), not in pipeline runs: they check code, not
+        # data, and an incremental model's unit test needs the model built already.
+        env_vars={**settings.dbt_env(), "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"},
+    )
+    # Cosmos wraps the manifest in an ObjectStoragePath (for remote manifests); opening one
+    # registers every provider's filesystems and lineage hooks, ~0.5 s at each parse of the
+    # DAG file (docs/benchmarks.md). Ours is always a local file: read it as one.
+    project_config.manifest_path = manifest
     return DbtTaskGroup(
-        project_config=ProjectConfig(
-            dbt_project_path=settings.dbt_project_dir,
-            manifest_path=manifest,
-            install_dbt_deps=False,
-            # dbt unit tests run in CI (`make test`), not in pipeline runs: they check code, not
-            # data, and an incremental model's unit test needs the model built already.
-            env_vars={**settings.dbt_env(), "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"},
-        ),
+        project_config=project_config,
         profile_config=profile_config(settings),
         # A node's task builds it and runs its own tests (cautious: not the tests that also
         # need a node built later); a test on several nodes gets its own task after all of them.

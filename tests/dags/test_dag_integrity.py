@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
@@ -76,3 +81,37 @@ def test_backfill_dag_is_manual_with_a_validated_form(dagbag):
     assert dag.get_task("chunk.merge").downstream_task_ids == {"summarise_backfill"}
     dbt_roots = dag.get_task("dbt_requested").downstream_task_ids
     assert dbt_roots and all(task_id.startswith("dbt.") for task_id in dbt_roots)
+
+
+# Libraries the tasks need but parsing does not: a DAG file is parsed every few seconds by the
+# DAG processor, so these load only when a task runs (docs/benchmarks.md has the parse times).
+TASK_ONLY_MODULES = [
+    "pyarrow",
+    "duckdb",
+    "requests",
+    "sodapy",
+    "pandas",
+    "plotly",
+    "dbt.cli.main",
+    "google.cloud.bigquery",
+    "airflow.providers.google.cloud.hooks.gcs",
+]
+
+PARSE_AND_LIST_MODULES = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+assert not bag.import_errors and bag.dags, bag.import_errors
+print(json.dumps([name for name in sys.argv[2:] if name in sys.modules]))
+"""
+
+
+@pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS_FOLDER.glob("*.py")))
+def test_parsing_a_dag_file_imports_no_task_only_library(dag_file):
+    done = subprocess.run(
+        [sys.executable, "-c", PARSE_AND_LIST_MODULES, str(DAGS_FOLDER / dag_file),
+         *TASK_ONLY_MODULES],
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "plugins")},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
