@@ -57,9 +57,16 @@ def dbt_task_group(
         dbt_project_path=settings.dbt_project_dir,
         manifest_path=manifest,
         install_dbt_deps=False,
-        # dbt unit tests run in CI (`make test`), not in pipeline runs: they check code, not
-        # data, and an incremental model's unit test needs the model built already.
-        env_vars={**settings.dbt_env(), "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"},
+        env_vars={
+            **settings.dbt_env(),
+            # dbt unit tests run in CI (`make test`), not in pipeline runs: they check code, not
+            # data, and an incremental model's unit test needs the model built already.
+            "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
+            # No manifest.json / run_results.json per task: Cosmos runs each task in a temporary
+            # copy of the project, deleted after, and reads the results in memory; writing them
+            # took a third of each dbt task (docs/benchmarks.md).
+            "DBT_WRITE_JSON": "false",
+        },
     )
     # Cosmos wraps the manifest in an ObjectStoragePath (for remote manifests); opening one
     # registers every provider's filesystems and lineage hooks, ~0.5 s at each parse of the

@@ -147,30 +147,70 @@ def test_duckdb_reads_lake_parquet_as_the_declared_types(tmp_path, api_rows):
     assert pa.types.is_timestamp(ARROW_SCHEMA.field("report_datetime").type)
 
 
-def test_raw_pages_normalise_exactly_like_decoded_rows(api_rows, monkeypatch):
-    """normalise_json (DuckDB reads the body) gives the table and rejects normalise_page
-    gives for the same rows: real rows plus every malformed kind, incl. wrong JSON types."""
-    rows = [{k: v for k, v in row.items() if k in FIELD_NAMES} for row in api_rows]
-    bad = [dict(rows[i]) for i in range(8)]
-    bad[0]["incident_id"] = 123  # a JSON number where the API sends a string
-    bad[1]["filed_online"] = "yes"
-    bad[2]["latitude"] = {"lat": 1}
-    bad[3]["incident_date"] = "2019-13-45T00:00:00.000"
-    bad[4].pop("row_id")
-    bad[5]["incident_category"] = ["a", "b"]
-    bad[6]["incident_time"] = "25:61"
-    bad[7]["intersection"] = 'O\'Farrell St \\ "Market" \u00e9'  # escapes survive
-    page = rows[8:] + bad
+def _selected(api_rows: list[dict]) -> list[dict]:
+    """The rows as the pipeline's $select returns them: the schema's fields only."""
+    return [{k: v for k, v in row.items() if k in FIELD_NAMES} for row in api_rows]
+
+
+def test_a_page_of_strings_is_read_by_duckdb_exactly_like_decoded_rows(api_rows, monkeypatch):
+    """normalise_json reads a page of JSON strings (and filed_online booleans) with DuckDB and
+    gives the table and rejects normalise_page gives for the decoded rows."""
+    rows = _selected(api_rows)
+    bad = [dict(rows[i]) for i in range(5)]
+    bad[0]["incident_date"] = "2019-13-45T00:00:00.000"
+    bad[1].pop("row_id")
+    bad[2]["incident_time"] = "25:61"
+    bad[3]["intersection"] = 'O\'Farrell St \\ "Market" \u00e9'  # escapes survive
+    bad[4]["filed_online"] = False
+    page = rows[5:] + bad
+    assert sum("filed_online" in row for row in page) > 10  # real rows filed online
     decoded = normalise_page(page)
     monkeypatch.setattr(schema, "normalise_page", None)  # the DuckDB path, no fallback
-    raw = normalise_json(json.dumps(page).encode())
-    assert raw.table.equals(decoded.table)
-    assert [r.reason for r in raw.rejects] == [r.reason for r in decoded.rejects]
-    assert [json.loads(r.raw_json) for r in raw.rejects] == [
-        json.loads(r.raw_json) for r in decoded.rejects
+    for body in (json.dumps(page), json.dumps(page, indent=1, separators=(", ", " : "))):
+        raw = normalise_json(body.encode())
+        assert raw.table.equals(decoded.table)
+        assert [r.reason for r in raw.rejects] == [r.reason for r in decoded.rejects]
+        assert [json.loads(r.raw_json) for r in raw.rejects] == [
+            json.loads(r.raw_json) for r in decoded.rejects
+        ]
+        assert len(raw.rejects) == 3 and len(raw) == len(page)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("incident_id", 123, "incident_id: expected a JSON str, got int"),
+        ("latitude", {"lat": 1}, "latitude: expected a JSON str, got dict"),
+        ("incident_category", ["a", "b"], "incident_category: expected a JSON str, got list"),
+        ("resolution", None, None),  # a null is an omitted value, not an error
+        ("intersection", 'A St \\ "B": 1', None),  # looks like a key and a number, is text
+        ("filed_online", "yes", "filed_online: expected a JSON bool, got str"),
+        ("filed_online", "true", "filed_online: expected a JSON bool, got str"),
+        ("filed_online", 1, "filed_online: expected a JSON bool, got int"),
+    ],
+)
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", " : ")])
+def test_a_value_of_the_wrong_json_type_is_quarantined_with_its_reason(
+    api_rows, field, value, reason, separators
+):
+    rows = _selected(api_rows)[:20]
+    rows[7] = {**rows[7], field: value}
+    result = normalise_json(json.dumps(rows, separators=separators).encode())
+    assert len(result) == 20
+    assert [r.reason for r in result.rejects] == ([reason] if reason else [])
+    assert result.table.equals(normalise_page(rows).table)
+
+
+def test_rows_that_are_not_objects_are_quarantined_and_a_body_that_is_no_array_refused(api_rows):
+    rows = [*_selected(api_rows)[:3], 42, "row"]
+    result = normalise_json(json.dumps(rows).encode())
+    assert result.table.num_rows == 3
+    assert [(r.raw_json, r.reason) for r in result.rejects] == [
+        ("42", "row: expected a JSON object, got int"),
+        ('"row"', "row: expected a JSON object, got str"),
     ]
-    assert len(raw.rejects) == 7 and len(raw) == len(page)
-    assert "expected a JSON str, got int" in raw.rejects[0].reason
+    with pytest.raises(ValueError, match="expected a JSON array of rows, got dict"):
+        normalise_json(b'{"error": true}')
 
 
 def test_a_body_duckdb_cannot_read_falls_back_to_decoded_rows():
