@@ -83,12 +83,23 @@ def _heatmap(frame: pd.DataFrame, x: str, y: str, title: str) -> go.Figure:
     return figure
 
 
+def daily_series(trend: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each category group's daily rows on every day from the first to the last date, days
+    without data left empty (NaN), so a line breaks over a gap instead of bridging it."""
+    dates = pd.to_datetime(trend["incident_date"])
+    days = pd.date_range(dates.min(), dates.max(), freq="D", name="incident_date")
+    return {
+        group: rows.drop(columns="incident_date").set_index(dates[rows.index]).reindex(days)
+        for group, rows in trend.groupby("category_group")
+    }
+
+
 def _figures(data: ReportData) -> dict[str, go.Figure]:
     daily = go.Figure()
-    for group, rows in data.daily_trend.groupby("category_group"):
+    for group, rows in daily_series(data.daily_trend).items():
         colour = GROUP_COLOURS.get(group)
         daily.add_scatter(
-            x=rows["incident_date"],
+            x=rows.index,
             y=rows["reports"],
             name=f"{group} (daily)",
             mode="lines",
@@ -96,7 +107,7 @@ def _figures(data: ReportData) -> dict[str, go.Figure]:
             opacity=0.35,
         )
         daily.add_scatter(
-            x=rows["incident_date"],
+            x=rows.index,
             y=rows["rolling_28d_reports"],
             name=f"{group} (rolling 28 days)",
             mode="lines",
@@ -107,6 +118,8 @@ def _figures(data: ReportData) -> dict[str, go.Figure]:
         title="Reports per day by category group, and the rolling 28-day count",
         yaxis={"title": "reports per day"},
         yaxis2={"title": "reports in 28 days", "overlaying": "y", "side": "right"},
+        legend={"orientation": "h", "y": -0.15},  # below: the right axis needs the margin
+        height=520,
     )
 
     monthly = go.Figure()

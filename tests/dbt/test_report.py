@@ -9,9 +9,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from sfpd.report import DAYS, TOP, render_report, report_data
+from sfpd.report import DAYS, TOP, daily_series, render_report, report_data
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
 from tests.dbt.conftest import query
@@ -58,6 +59,19 @@ def test_trends_and_resolution_add_up(data):
     assert len(rates) == TOP and rates["reports"].is_monotonic_decreasing
     assert ((rates["cited_or_arrested_rate"] >= 0) & (rates["cleared_rate"] <= 1)).all()
     assert (rates["cleared_rate"] >= rates["cited_or_arrested_rate"]).all()
+
+
+def test_daily_lines_cover_every_day_and_break_where_a_group_has_none(data):
+    trend = data.daily_trend
+    series = daily_series(trend)
+    assert set(series) == set(trend["category_group"])
+    for group, rows in series.items():
+        assert (rows.index.to_series().diff().dropna() == pd.Timedelta(days=1)).all()
+        present = set(pd.to_datetime(trend.loc[trend["category_group"] == group, "incident_date"]))
+        assert set(rows.index[rows["reports"].notna()]) == present
+        assert rows["reports"].sum() == trend.loc[trend["category_group"] == group, "reports"].sum()
+    # the bundled rows leave months almost empty (2019-02 to 2019-06): there are gaps to break
+    assert series["property"]["reports"].isna().sum() > 60
 
 
 def test_top_hotspots_are_the_highest_z_scores(data, built):
