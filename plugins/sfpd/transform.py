@@ -64,13 +64,13 @@ def dbt_task_group(
             "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
             # No manifest.json / run_results.json per task: Cosmos runs each task in a temporary
             # copy of the project, deleted after, and reads the results in memory; writing them
-            # took a third of each dbt task (docs/benchmarks.md).
+            # was a quarter of the daily DAG's run (README, Benchmarks).
             "DBT_WRITE_JSON": "false",
         },
     )
     # Cosmos wraps the manifest in an ObjectStoragePath (for remote manifests); opening one
     # registers every provider's filesystems and lineage hooks, ~0.5 s at each parse of the
-    # DAG file (docs/benchmarks.md). Ours is always a local file: read it as one.
+    # DAG file (README, Benchmarks). Ours is always a local file: read it as one.
     project_config.manifest_path = manifest
     return DbtTaskGroup(
         project_config=project_config,
