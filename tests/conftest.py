@@ -8,6 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import duckdb
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +21,12 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
+
+
+def query(env: dict, sql: str) -> list[tuple]:
+    """A read-only query on the DuckDB warehouse ``env`` (SFPD_DUCKDB_PATH) points at."""
+    with duckdb.connect(env["SFPD_DUCKDB_PATH"], read_only=True) as con:
+        return con.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="session")

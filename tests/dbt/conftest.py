@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from sfpd.config import Settings
@@ -65,8 +64,3 @@ def built(dbt_env) -> dict:
     """`dbt build --full-refresh`: seeds, models and data tests (as the DAG runs them)."""
     dbt(dbt_env, "build", "--full-refresh", "--exclude-resource-type", "unit_test")
     return dbt_env
-
-
-def query(env: dict, sql: str) -> list[tuple]:
-    with duckdb.connect(env["SFPD_DUCKDB_PATH"], read_only=True) as con:
-        return con.execute(sql).fetchall()

@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.dbt.conftest import DBT_DIR, dbt, query
+from tests.conftest import query
+from tests.dbt.conftest import DBT_DIR, dbt
 
 RAW_ROWS, REPORTS = 13884, 11642  # all bundled rows; their distinct incident_id
 

@@ -15,7 +15,7 @@ import pytest
 from sfpd.report import DAYS, TOP, daily_series, render_report, report_data
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
-from tests.dbt.conftest import query
+from tests.conftest import query
 
 REPORTS, OFFENCES = 11642, 13884
 WINDOW = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))

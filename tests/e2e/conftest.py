@@ -28,6 +28,15 @@ def airflow_home_env(tmp_path_factory, replay_server) -> dict:
     return env
 
 
+def state_env(base: dict, directory: Path) -> dict:
+    """``base`` with its own DuckDB file and lake under ``directory``."""
+    return {
+        **base,
+        "SFPD_DUCKDB_PATH": str(directory / "sfpd.duckdb"),
+        "SFPD_LAKE_URI": (directory / "lake").as_uri(),
+    }
+
+
 def dags_test(
     env: dict,
     run_date: str = RUN_DATE,

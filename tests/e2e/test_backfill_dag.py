@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import copy
 
-import duckdb
 import pytest
 
 from sfpd.replay import rows_in
 from sfpd.window import Window
-from tests.e2e.conftest import dags_test
+from tests.conftest import query
+from tests.e2e.conftest import dags_test, state_env
 
 pytestmark = pytest.mark.e2e
 
@@ -23,19 +23,6 @@ CONF = {"start_date": "2019-09-01", "end_date": "2019-12-01", "chunk": "month"}
 DAILY_RUN_DATES = ("2019-11-01", "2019-11-16", "2019-12-01")
 # Every column but the load time (which differs between the two loads).
 RAW = "SELECT * EXCLUDE (_loaded_at) FROM sfpd_raw.incidents ORDER BY row_id"
-
-
-def state_env(base: dict, directory) -> dict:
-    return {
-        **base,
-        "SFPD_DUCKDB_PATH": str(directory / "sfpd.duckdb"),
-        "SFPD_LAKE_URI": (directory / "lake").as_uri(),
-    }
-
-
-def query(env, sql: str) -> list[tuple]:
-    with duckdb.connect(env["SFPD_DUCKDB_PATH"], read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 def changes_of_last_run(env) -> list[tuple]:

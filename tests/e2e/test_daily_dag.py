@@ -11,24 +11,15 @@ import pytest
 from sfpd.local import anchor_for
 from sfpd.replay import rows_in
 from sfpd.window import rolling_window
-from tests.e2e.conftest import RUN_DATE, dags_test
+from tests.conftest import query
+from tests.e2e.conftest import RUN_DATE, dags_test, state_env
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def env(airflow_home_env, tmp_path_factory):
-    state = tmp_path_factory.mktemp("state")
-    return {
-        **airflow_home_env,
-        "SFPD_DUCKDB_PATH": str(state / "sfpd.duckdb"),
-        "SFPD_LAKE_URI": (state / "lake").as_uri(),
-    }
-
-
-def query(env, sql: str) -> list[tuple]:
-    with duckdb.connect(env["SFPD_DUCKDB_PATH"], read_only=True) as con:
-        return con.execute(sql).fetchall()
+    return state_env(airflow_home_env, tmp_path_factory.mktemp("state"))
 
 
 def test_daily_dag_end_to_end_and_rerun_is_identical(env, replay_server):
