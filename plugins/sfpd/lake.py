@@ -72,6 +72,9 @@ class LocalLake:
     def window_dir(self, dataset_id: str, label: str) -> Path:
         return self.root / dataset_id / "windows" / label
 
+    def report_path(self, dataset_id: str, name: str) -> Path:
+        return self.root / dataset_id / "reports" / name
+
     def write_window(self, dataset_id: str, label: str, tables: Iterable[pa.Table]) -> LakeWrite:
         """Write each table as one Parquet part; an empty window still gets one (empty) part."""
         final = self.window_dir(dataset_id, label)
@@ -98,7 +101,7 @@ class LocalLake:
         return path_to_file_uri(path)
 
     def write_report(self, dataset_id: str, name: str, html: str) -> str:
-        path = self.root / dataset_id / "reports" / name
+        path = self.report_path(dataset_id, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{name}.{uuid.uuid4().hex}")
         partial.write_text(html, encoding="utf-8")

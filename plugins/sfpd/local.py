@@ -21,7 +21,7 @@ import duckdb
 import yaml
 
 from sfpd.config import PROJECT_ROOT, Settings
-from sfpd.lake import file_uri_to_path
+from sfpd.lake import LocalLake
 from sfpd.replay import ReplayServer
 from sfpd.report import report_name
 from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceUnreachable
@@ -108,8 +108,10 @@ def print_summary(settings: Settings, window: Window) -> None:
     for district, reports, offences in rows:
         print(f"  {district or '(none)':<16}{reports:>9}{offences:>10}")
     print(f"  {'total':<16}{sum(r[1] for r in rows):>9}{sum(r[2] for r in rows):>10}")
-    report = file_uri_to_path(settings.lake_uri) / settings.dataset_id / "reports"
-    print(f"\nReport (open it in a browser): {(report / report_name(window)).as_uri()}")
+    report = LocalLake.from_uri(settings.lake_uri).report_path(
+        settings.dataset_id, report_name(window)
+    )
+    print(f"\nReport (open it in a browser): {report.as_uri()}")
 
 
 def main() -> int:
