@@ -14,11 +14,11 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
-export PYTHONPATH := $(CURDIR)/plugins
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/dev
 
 EMULATORS := .venv-emulators
 
-.PHONY: help run test lint manifest venv emulators bundle-composer clean lock bench chromium
+.PHONY: help run airflow airflow-stop test lint manifest venv emulators bundle-composer clean lock bench chromium
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,12 @@ $(AIRFLOW_HOME)/airflow.db: $(BIN)/.synced
 
 run: $(MANIFEST) $(AIRFLOW_HOME)/airflow.db  ## Run the daily DAG once (SFPD_SOURCE=replay: offline)
 	$(BIN)/python -m sfpd.local
+
+airflow: $(MANIFEST)  ## A local Airflow on 127.0.0.1 (UI, scheduler, triggerer); Ctrl-C stops it (SFPD_SOURCE=replay: offline)
+	$(BIN)/python -m sfpd_dev.airflow_local
+
+airflow-stop:  ## Stop the Airflow `make airflow` started (e.g. from another terminal)
+	@test -f $(AIRFLOW_HOME)/airflow-local.pid && kill -TERM "$$(cat $(AIRFLOW_HOME)/airflow-local.pid)" || echo "no local Airflow running"
 
 bench: $(MANIFEST)  ## Benchmarks: extract vs pandas, MERGE, DAG parse, daily DAG; writes docs/benchmarks.md
 	$(BIN)/python -m sfpd.bench $(BENCH_ARGS)

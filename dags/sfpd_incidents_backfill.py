@@ -27,6 +27,7 @@ from sfpd.tasks import (
     plan_chunks,
     report,
     summarise_backfill,
+    warehouse_pool,
 )
 from sfpd.transform import dbt_task_group
 
@@ -83,18 +84,20 @@ def chunk(window: dict) -> dict:
     },
 )
 def sfpd_incidents_backfill() -> None:
+    settings = Settings.from_env()
     chunks = plan_chunks()
     merged = chunk.expand(window=chunks)
     dbt = dbt_task_group(
-        Settings.from_env(),
-        dbt_vars={
-            "window_start": "{{ " + CHUNKS_XCOM + "[0]['start'] }}",
-            "window_end": "{{ " + CHUNKS_XCOM + "[-1]['end'] }}",
+        settings,
+        window={
+            "start": "{{ " + CHUNKS_XCOM + "[0]['start'] }}",
+            "end": "{{ " + CHUNKS_XCOM + "[-1]['end'] }}",
         },
         full_refresh="{{ params.full_refresh }}",
         group_id="dbt",
     )
-    summarise_backfill(merged) >> dbt_requested() >> dbt >> report(chunks)
+    built = summarise_backfill(merged) >> dbt_requested() >> dbt
+    built >> report.override(pool=warehouse_pool(settings))(chunks)
 
 
 sfpd_incidents_backfill()

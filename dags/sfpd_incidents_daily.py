@@ -7,7 +7,8 @@ table on `row_id`, builds the dbt project (Cosmos task group), then renders an H
 the marts into the lake (`<lake>/<dataset>/reports/`; its URI is the `report` task's XCom).
 
 The window is `[anchor - 2 months, anchor)` on `incident_datetime`, where the anchor is the San
-Francisco date of the run's data interval end. Configuration: see the README.
+Francisco date of the run's data interval end, or, for a run triggered without a logical date,
+of when it was triggered. Configuration: see the README.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from airflow.sdk import dag
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from sfpd.config import Settings
-from sfpd.tasks import default_args, extract, merge, plan_window, report
+from sfpd.tasks import default_args, extract, merge, plan_window, report, warehouse_pool
 from sfpd.transform import dbt_task_group
 
 WINDOW_XCOM = "ti.xcom_pull(task_ids='plan_window')"
@@ -34,17 +35,18 @@ WINDOW_XCOM = "ti.xcom_pull(task_ids='plan_window')"
     doc_md=__doc__,
 )
 def sfpd_incidents_daily() -> None:
+    settings = Settings.from_env()
     window = plan_window()
     merged = merge(extract(window))
     dbt = dbt_task_group(
-        Settings.from_env(),
-        dbt_vars={
-            "window_start": "{{ " + WINDOW_XCOM + "['start'] }}",
-            "window_end": "{{ " + WINDOW_XCOM + "['end'] }}",
+        settings,
+        window={
+            "start": "{{ " + WINDOW_XCOM + "['start'] }}",
+            "end": "{{ " + WINDOW_XCOM + "['end'] }}",
         },
         group_id="dbt",
     )
-    merged >> dbt >> report(window)
+    merged >> dbt >> report.override(pool=warehouse_pool(settings))(window)
 
 
 sfpd_incidents_daily()

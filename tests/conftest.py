@@ -23,10 +23,10 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
 
 
-def query(env: dict, sql: str) -> list[tuple]:
+def query(env: dict, sql: str, parameters: list | None = None) -> list[tuple]:
     """A read-only query on the DuckDB warehouse ``env`` (SFPD_DUCKDB_PATH) points at."""
     with duckdb.connect(env["SFPD_DUCKDB_PATH"], read_only=True) as con:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, parameters).fetchall()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ or SQL as text.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from sfpd.window import Window, months_before
 
@@ -63,8 +64,10 @@ def plan_backfill(start_date: object, end_date: object, chunk: str, today: dt.da
     return windows
 
 
-def summarise(results: list[dict]) -> dict[str, int]:
-    """Totals over the chunks' MERGE results (the dicts the merge task returns)."""
+def summarise(results: Iterable[dict] | dict) -> dict[str, int]:
+    """Totals over the chunks' MERGE results (the dicts the merge task returns). A one-chunk
+    backfill's mapped task group hands over its one result itself, not a list of one."""
+    results = [results] if isinstance(results, dict) else list(results)
     keys = ("rows_read", "rows_rejected", "rows_inserted", "rows_updated", "rows_deleted")
     totals = {key: sum(result[key] for result in results) for key in keys}
     return {"chunks": len(results), **totals}

@@ -10,6 +10,10 @@ from pathlib import Path
 # plugins/sfpd/config.py -> project root (Astro: /usr/local/airflow).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAREHOUSES = ("duckdb", "bigquery")
+# How Cosmos runs dbt (README, "dbt under a scheduler"): one `dbt build` watched by a sensor per
+# node, or one dbt process per node. Default per warehouse: DuckDB has one writer at a time.
+DBT_EXECUTION_MODES = ("watcher", "local")
+DEFAULT_DBT_EXECUTION_MODE = {"duckdb": "watcher", "bigquery": "local"}
 DEFAULT_DATASET_ID = "wg3w-h783"  # Police Department Incident Reports: 2018 to Present
 MAX_PAGE_SIZE = 50_000  # the most rows a SODA 2.x page may hold
 
@@ -40,6 +44,12 @@ class Settings:
     gcp_conn_id: str = "google_cloud_default"
     gcp_project: str | None = None
     bq_location: str = "US"
+    dbt_execution_mode: str = "watcher"
+
+    @property
+    def single_writer(self) -> bool:
+        """True when one process at a time may open the warehouse (a DuckDB file)."""
+        return self.warehouse == "duckdb"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -73,6 +83,16 @@ class Settings:
                 raise ConfigError(
                     "SFPD_WAREHOUSE=bigquery loads from GCS: set SFPD_LAKE_URI=gs://bucket/prefix"
                 )
+        dbt_execution_mode = (
+            env.get("SFPD_DBT_EXECUTION_MODE", DEFAULT_DBT_EXECUTION_MODE[warehouse])
+            .strip()
+            .lower()
+        )
+        if dbt_execution_mode not in DBT_EXECUTION_MODES:
+            raise ConfigError(
+                f"SFPD_DBT_EXECUTION_MODE={dbt_execution_mode!r} is not supported; "
+                f"use one of {DBT_EXECUTION_MODES}"
+            )
         return cls(
             warehouse=warehouse,
             duckdb_path=duckdb_path,
@@ -86,6 +106,7 @@ class Settings:
             gcp_conn_id=env.get("SFPD_GCP_CONN_ID", "google_cloud_default"),
             gcp_project=gcp_project,
             bq_location=env.get("SFPD_BQ_LOCATION", "US"),
+            dbt_execution_mode=dbt_execution_mode,
         )
 
     def dbt_env(self) -> dict[str, str]:

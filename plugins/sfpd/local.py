@@ -55,6 +55,20 @@ def pools(project_root: Path = PROJECT_ROOT) -> dict[str, dict]:
     }
 
 
+def connections(project_root: Path = PROJECT_ROOT) -> dict[str, dict]:
+    """The connections airflow_settings.yaml declares, in `airflow connections import` form."""
+    settings = yaml.safe_load((project_root / "airflow_settings.yaml").read_text())
+    found = {}
+    for conn in settings["airflow"]["connections"]:
+        fields = {
+            key if key == "conn_type" else key.removeprefix("conn_"): value
+            for key, value in conn.items()
+            if value not in (None, "")
+        }
+        found[fields.pop("id")] = fields
+    return found
+
+
 def create_pools(env: dict) -> None:
     """Create (or update) the declared pools in the Airflow home ``env`` points at."""
     path = Path(env["AIRFLOW_HOME"]) / "pools.json"

@@ -86,6 +86,8 @@ def _heatmap(frame: pd.DataFrame, x: str, y: str, title: str) -> go.Figure:
 def daily_series(trend: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Each category group's daily rows on every day from the first to the last date, days
     without data left empty (NaN), so a line breaks over a gap instead of bridging it."""
+    if trend.empty:
+        return {}
     dates = pd.to_datetime(trend["incident_date"])
     days = pd.date_range(dates.min(), dates.max(), freq="D", name="incident_date")
     return {

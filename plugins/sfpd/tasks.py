@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 
 from sfpd.backfill import BackfillParamError, plan_backfill, summarise
 from sfpd.config import Settings
-from sfpd.window import SF_TZ, Window, rolling_window
+from sfpd.window import SF_TZ, Window, rolling_window, run_anchor
 
 if TYPE_CHECKING:
     from sfpd.lake import Lake
@@ -31,9 +31,11 @@ log = logging.getLogger(__name__)
 # asset handlers (the Google provider's alone take ~0.6 s) at each parse.
 RAW_INCIDENTS = Asset(name="sfpd_raw_incidents", uri="x-sfpd://warehouse/sfpd_raw/incidents")
 # Pools, declared in airflow_settings.yaml (create them on any other deployment): calls to the
-# Socrata API are limited across all DAG runs, and one MERGE at a time touches the raw table.
+# Socrata API are limited across all DAG runs; one task at a time writes the warehouse: every
+# MERGE, and on DuckDB (one writing process per file) every task that opens the file.
 SOCRATA_POOL = "socrata_api"
 WAREHOUSE_POOL = "sfpd_warehouse"
+DEFAULT_POOL = "default_pool"
 
 
 def default_args() -> dict:
@@ -91,11 +93,21 @@ def warehouse_for(settings: Settings) -> Warehouse:
     return DuckDBWarehouse(settings.duckdb_path, settings.raw_schema)
 
 
+def warehouse_pool(settings: Settings) -> str:
+    """The pool of a task that opens the warehouse: on DuckDB the warehouse pool (one such task
+    at a time across all runs: one process may open the file while it is written), on BigQuery
+    Airflow's default pool (its marts take any number of readers and dbt runs)."""
+    return WAREHOUSE_POOL if settings.single_writer else DEFAULT_POOL
+
+
 @task
 def plan_window() -> dict[str, str]:
-    """The run's window: two months ending at the San Francisco date of the data interval end."""
+    """The run's window: two months ending at the San Francisco date of the run's anchor
+    (:func:`sfpd.window.run_anchor`: its data interval end, or when it was triggered)."""
     context = get_current_context()
-    anchor = context.get("data_interval_end") or context["logical_date"]
+    anchor = run_anchor(
+        context.get("data_interval_end"), context.get("logical_date"), context["dag_run"].run_after
+    )
     window = rolling_window(anchor)
     log.info("Run anchored at %s covers incidents in [%s, %s)", anchor, window.start, window.end)
     return window.to_dict()
@@ -152,9 +164,9 @@ def plan_chunks(params: dict | None = None) -> list[dict[str, str]]:
 
 
 @task
-def summarise_backfill(results: list[dict]) -> dict[str, int]:
+def summarise_backfill(results: list[dict] | dict) -> dict[str, int]:
     """Totals over all chunks (each chunk's own figures are in load_audit and its merge XCom)."""
-    totals = summarise(list(results))
+    totals = summarise(results)
     log.info("Backfill totals: %s", totals)
     return totals
 
@@ -168,7 +180,8 @@ def dbt_requested(params: dict | None = None) -> bool:
 @task
 def report(window: dict[str, str] | list[dict[str, str]]) -> str:
     """The HTML report of the marts, written to the lake beside the data; its URI (XCom).
-    ``window`` is the run's window, or a backfill's chunks (the report states their span)."""
+    ``window`` is the run's window, or a backfill's chunks (the report states their span).
+    It reads the warehouse: the DAGs put it in :func:`warehouse_pool`."""
     from sfpd.report import render_report, report_data, report_name
 
     settings = Settings.from_env()

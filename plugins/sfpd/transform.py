@@ -5,13 +5,24 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from airflow.sdk import TriggerRule
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+from cosmos.constants import (
+    PRODUCER_WATCHER_TASK_ID,
+    ExecutionMode,
+    InvocationMode,
+    LoadMode,
+    TestBehavior,
+    TestIndirectSelection,
+)
 from cosmos.profiles import GoogleCloudOauthProfileMapping
 
 from sfpd.config import Settings
+from sfpd.tasks import warehouse_pool
 
 DBT_THREADS = 8
+# Watcher sensors look at the producer's results this often (seconds) when they defer.
+WATCHER_POKE_INTERVAL = 2
 
 
 class ManifestMissing(FileNotFoundError):
@@ -45,11 +56,69 @@ def profile_config(settings: Settings) -> ProfileConfig:
     )
 
 
+def wait_for_warehouse(context: object = None) -> None:
+    """``pre_execute`` of a task that runs dbt on DuckDB: returns once no other process holds the
+    file (waits, bounded; otherwise fails naming the holder and what to do), before dbt opens it."""
+    from sfpd.warehouse import connect_duckdb
+
+    connect_duckdb(Settings.from_env().duckdb_path).close()
+
+
+def _execution(settings: Settings) -> tuple[ExecutionConfig, TestBehavior, dict[str, Any]]:
+    """How Cosmos runs dbt (SFPD_DBT_EXECUTION_MODE; README, "dbt under a scheduler"), the test
+    behaviour that goes with it, and the operator arguments it adds.
+
+    watcher (DuckDB's default): one `dbt build` (dbt's threads) in a producer task, a sensor task
+    per node that reports its result. One process opens the DuckDB file, once per run, in the
+    warehouse pool. local (BigQuery's default): one `dbt build --select <node>` task per node, in
+    parallel; on DuckDB each of them in the warehouse pool, one at a time.
+    """
+    writer = {"pool": warehouse_pool(settings)}
+    if settings.single_writer:
+        writer["pre_execute"] = wait_for_warehouse
+    if settings.dbt_execution_mode == "watcher":
+        config = ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            # Cosmos skips a retried producer (its sensors then run their nodes one by one):
+            # a failed build fails the run instead, and clearing it rebuilds (README).
+            setup_operator_args={**writer, "retries": 0},
+        )
+        return config, TestBehavior.AFTER_EACH, {"poke_interval": WATCHER_POKE_INTERVAL}
+    config = ExecutionConfig(
+        invocation_mode=InvocationMode.DBT_RUNNER,
+        # A node's task builds it and runs its own tests (cautious: not the tests that also
+        # need a node built later); a test on several nodes gets its own task after all of them.
+        test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+    )
+    return config, TestBehavior.BUILD, writer
+
+
+def _sensors_after_producer(group: DbtTaskGroup) -> None:
+    """Start the watcher sensors once the producer has finished.
+
+    In a DbtTaskGroup Cosmos starts the first sensors beside the producer (a DbtDag puts them
+    after it). `airflow dags test` runs one task at a time, so a sensor that defers before the
+    producer ran would wait forever; under a scheduler a sensor started after the producer finds
+    its node's result at its first look, with no deferral. ``none_failed``: a failed producer
+    fails them (the error is in its log; no dbt run of their own), a skipped one (a cleared
+    producer) lets them run their own node, as Cosmos intends.
+    """
+    roots = list(group.get_roots())
+    producer = next(task for task in roots if task.task_id.endswith(PRODUCER_WATCHER_TASK_ID))
+    for task in roots:
+        if task is not producer:
+            producer >> task
+            task.trigger_rule = TriggerRule.NONE_FAILED
+
+
 def dbt_task_group(
-    settings: Settings, dbt_vars: dict[str, Any], full_refresh: bool | str = False, **kwargs: Any
+    settings: Settings, window: dict[str, str], full_refresh: bool | str = False, **kwargs: Any
 ) -> DbtTaskGroup:
-    """Seeds, models and their tests, one task per node (dbt build), in dependency order.
-    ``full_refresh`` may be a template (e.g. a DAG param) rendered at run time."""
+    """Seeds, models and their tests in dependency order, a task per node (see
+    :func:`_execution` for how dbt runs). ``window`` holds the run's ``start`` and ``end``
+    (templates rendered at run time, e.g. from plan_window's XCom), which dbt reads as
+    SFPD_WINDOW_START / SFPD_WINDOW_END; ``full_refresh`` may be a template too (a DAG param)."""
     manifest = settings.dbt_project_dir / "target" / "manifest.json"
     if not manifest.exists():
         raise ManifestMissing(f"{manifest} is missing: build it with `make manifest` (dbt parse)")
@@ -59,6 +128,8 @@ def dbt_task_group(
         install_dbt_deps=False,
         env_vars={
             **settings.dbt_env(),
+            "SFPD_WINDOW_START": window["start"],
+            "SFPD_WINDOW_END": window["end"],
             # dbt unit tests run in CI (`make test`), not in pipeline runs: they check code, not
             # data, and an incremental model's unit test needs the model built already.
             "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
@@ -72,20 +143,23 @@ def dbt_task_group(
     # registers every provider's filesystems and lineage hooks, ~0.5 s at each parse of the
     # DAG file (README, Benchmarks). Ours is always a local file: read it as one.
     project_config.manifest_path = manifest
-    return DbtTaskGroup(
+    execution_config, test_behavior, execution_args = _execution(settings)
+    group = DbtTaskGroup(
         project_config=project_config,
         profile_config=profile_config(settings),
-        # A node's task builds it and runs its own tests (cautious: not the tests that also
-        # need a node built later); a test on several nodes gets its own task after all of them.
-        execution_config=ExecutionConfig(
-            invocation_mode=InvocationMode.DBT_RUNNER,
-            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
-        ),
+        execution_config=execution_config,
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.BUILD,
-            should_detach_multiple_parents_tests=True,
+            test_behavior=test_behavior,
+            should_detach_multiple_parents_tests=test_behavior == TestBehavior.BUILD,
         ),
-        operator_args={"vars": dbt_vars, "install_deps": False, "full_refresh": full_refresh},
+        operator_args={
+            "install_deps": False,
+            "full_refresh": full_refresh,
+            **execution_args,
+        },
         **kwargs,
     )
+    if execution_config.execution_mode == ExecutionMode.WATCHER:
+        _sensors_after_producer(group)
+    return group

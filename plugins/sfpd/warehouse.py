@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -40,6 +42,61 @@ REJECT_COLUMNS = [("raw_json", "STRING"), ("reason", "STRING")]  # the lake's re
 
 class StagingRejected(RuntimeError):
     """The staged window is not fit to merge; the raw table was left unchanged."""
+
+
+class WarehouseLocked(RuntimeError):
+    """Another process kept the DuckDB file open for longer than a task waits for it."""
+
+
+# How long a task waits for another process to close the DuckDB file. Airflow's pool keeps our
+# own tasks apart (one writer at a time); this covers anything else that opens it (a duckdb CLI).
+LOCK_WAIT_SECONDS = 120
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def lock_holder(error: str) -> str:
+    """'PID n (command line)' of the process DuckDB's lock error names, as far as it is known."""
+    found = _LOCK_HOLDER.search(error)
+    if not found:
+        return "another process"
+    pid, program = found["pid"], found["program"]
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:  # gone already, or another host's /proc
+        command = ""
+    return f"PID {pid} ({command or program})"
+
+
+def connect_duckdb(
+    path: Path, read_only: bool = False, wait: float = LOCK_WAIT_SECONDS
+) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file, waiting up to ``wait`` seconds while another process
+    holds it; then :class:`WarehouseLocked`, naming that process and what to do."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline, delay, holder = time.monotonic() + wait, 0.1, None
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "Could not set lock" not in str(exc):
+                raise
+            if holder is None:
+                holder = lock_holder(str(exc))
+                log.warning(
+                    "The DuckDB file %s is in use by %s; waiting up to %.0f s for it to be "
+                    "closed (DuckDB allows one process at a time to open a file it writes)",
+                    path, holder, wait,
+                )  # fmt: skip
+            if time.monotonic() + delay > deadline:
+                raise WarehouseLocked(
+                    f"The DuckDB file {path} is in use by {lock_holder(str(exc))}. This task "
+                    f"waited {wait:.0f} s and stopped without writing anything. Close that "
+                    "program (in the duckdb CLI: .quit), then clear the task or let Airflow "
+                    "retry it; to look at the data while runs go on, open a copy of the file."
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 @dataclass(frozen=True)
@@ -129,8 +186,11 @@ def _now() -> dt.datetime:
 class DuckDBWarehouse:
     marts = MARTS_SCHEMA
 
-    def __init__(self, path: Path, schema: str = "sfpd_raw") -> None:
+    def __init__(
+        self, path: Path, schema: str = "sfpd_raw", lock_wait: float = LOCK_WAIT_SECONDS
+    ) -> None:
         self.path = path
+        self.lock_wait = lock_wait
         self._names = {
             "schema": schema,
             "table": RAW_TABLE,
@@ -142,9 +202,7 @@ class DuckDBWarehouse:
         return render(f"duckdb/{name}.sql", **self._names)
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(str(self.path), read_only=read_only)
+        return connect_duckdb(self.path, read_only, self.lock_wait)
 
     def read(self, sql: str) -> pa.Table:
         # not read_only: DuckDB refuses a second configuration of a file this process (e.g.

@@ -54,6 +54,18 @@ def months_before(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def run_anchor(
+    data_interval_end: dt.datetime | None,
+    logical_date: dt.datetime | None,
+    run_after: dt.datetime,
+) -> dt.datetime:
+    """The instant a run's window ends at: its data interval end (a scheduled run: its scheduled
+    time; a manual run with a logical date: that date), else its logical date, else, for a run
+    triggered without a logical date (the UI's Trigger with the date left empty, the REST API's
+    ``logical_date: null``), its ``run_after``: when it was triggered."""
+    return data_interval_end or logical_date or run_after
+
+
 def rolling_window(anchor: dt.datetime, months: int = DEFAULT_MONTHS) -> Window:
     """Window of ``months`` months ending at the San Francisco date of ``anchor`` (exclusive).
 

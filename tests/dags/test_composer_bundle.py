@@ -51,4 +51,4 @@ def test_composer_bundle_imports_from_the_bucket_layout(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["errors"] == {}
     assert result["package"].startswith(str(bundle / "plugins"))
-    assert "dbt.stg_sfpd__incidents_model_build" in result["tasks"]
+    assert "dbt.stg_sfpd__incidents.run" in result["tasks"]

@@ -38,11 +38,18 @@ def test_expected_dags_exist(dagbag, dag_id):
     assert dag_id in dagbag.dags
 
 
+PRODUCER = "dbt.dbt_producer_watcher"
+
+
 def test_dags_have_tags_docs_and_retries(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags, f"{dag_id} has no tags"
         assert dag.doc_md, f"{dag_id} has no doc_md"
         for task in dag.tasks:
+            if task.task_id == PRODUCER:
+                # Cosmos skips a retried watcher producer: a failed dbt build fails the run
+                assert task.retries == 0
+                continue
             assert task.retries >= 2, f"{dag_id}.{task.task_id} retries {task.retries} < 2"
 
 
@@ -56,7 +63,7 @@ def test_daily_dag_schedule_and_concurrency(dagbag):
     merge = dag.get_task("merge")
     assert dag.get_task("extract").downstream_task_ids == {"merge"}
     dbt_tasks = {t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")}
-    assert "dbt.stg_sfpd__incidents_model_build" in dbt_tasks
+    assert "dbt.stg_sfpd__incidents.run" in dbt_tasks
     assert merge.downstream_task_ids & dbt_tasks
 
 
@@ -64,7 +71,7 @@ def test_every_pool_a_task_uses_is_declared_in_airflow_settings(dagbag):
     used = {task.pool for dag in dagbag.dags.values() for task in dag.tasks} - {"default_pool"}
     assert used == {"socrata_api", "sfpd_warehouse"}
     assert used <= set(pools())
-    assert pools()["sfpd_warehouse"]["slots"] == 1  # one MERGE at a time on the raw table
+    assert pools()["sfpd_warehouse"]["slots"] == 1  # one writer at a time
 
 
 def test_backfill_dag_is_manual_with_a_validated_form(dagbag):
@@ -115,3 +122,61 @@ def test_parsing_a_dag_file_imports_no_task_only_library(dag_file):
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+TASKS_AS_JSON = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+assert not bag.import_errors and bag.dags, bag.import_errors
+print(json.dumps({dag_id: {t.task_id: [t.pool, type(t).__name__, sorted(t.upstream_task_ids),
+                                       t.trigger_rule.value] for t in dag.tasks}
+                  for dag_id, dag in bag.dags.items()}))
+"""
+
+
+def tasks_parsed_with(env: dict) -> dict:
+    """{dag_id: {task_id: [pool, operator, upstream ids, trigger rule]}}, parsed with ``env``."""
+    done = subprocess.run(
+        [sys.executable, "-c", TASKS_AS_JSON, str(DAGS_FOLDER)],
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "plugins"), **env},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+BIGQUERY = {"SFPD_WAREHOUSE": "bigquery", "SFPD_GCP_PROJECT": "p", "SFPD_LAKE_URI": "gs://b/x"}
+MERGES = {"merge", "chunk.merge"}
+
+
+@pytest.mark.parametrize(
+    ("env", "one_at_a_time"),
+    [
+        # DuckDB: one dbt build (watcher); it, the MERGEs and the reports share the 1-slot pool
+        ({}, lambda task_id: task_id in {*MERGES, PRODUCER, "report"}),
+        # DuckDB with a task per dbt node: every one of those in the pool too
+        (
+            {"SFPD_DBT_EXECUTION_MODE": "local"},
+            lambda task_id: task_id in {*MERGES, "report"} or task_id.startswith("dbt."),
+        ),
+        # BigQuery: only the MERGEs (DML on one table); dbt nodes and reports run in parallel
+        (BIGQUERY, lambda task_id: task_id in MERGES),
+    ],
+)
+def test_tasks_that_open_a_single_writer_warehouse_share_one_pool(env, one_at_a_time):
+    for dag_id, tasks in tasks_parsed_with(env).items():
+        pooled = {task_id for task_id, (pool, *_) in tasks.items() if pool == "sfpd_warehouse"}
+        assert pooled == set(filter(one_at_a_time, tasks)), dag_id
+
+
+def test_watcher_sensors_start_after_the_producer():
+    for dag_id, tasks in tasks_parsed_with({}).items():
+        assert tasks[PRODUCER][1] == "DbtProducerWatcherOperator"
+        sensors = {t: v for t, v in tasks.items() if t.startswith("dbt.") and t != PRODUCER}
+        assert len(sensors) > 30, dag_id
+        first = {t for t, (_, _, upstream, _) in sensors.items() if PRODUCER in upstream}
+        # the seeds and the staging model start at the producer's end, even if it failed
+        assert {t.split(".")[1] for t in first} >= {"stg_sfpd__incidents", "police_districts"}
+        assert {sensors[t][3] for t in first} == {"none_failed"}
+        # every other sensor waits for an upstream sensor
+        assert all(upstream for _, _, upstream, _ in sensors.values()), dag_id

@@ -131,7 +131,7 @@ def test_rolling_28_days_and_year_over_year(built):
 
 
 def test_incremental_fact_replaces_exactly_the_window(copy_env):
-    window = {"window_start": "2019-10-01", "window_end": "2019-11-01"}
+    window = {"SFPD_WINDOW_START": "2019-10-01", "SFPD_WINDOW_END": "2019-11-01"}
     inside, outside = query(
         copy_env,
         "SELECT "
@@ -150,7 +150,7 @@ def test_incremental_fact_replaces_exactly_the_window(copy_env):
         con.execute(
             "UPDATE sfpd_raw.incidents SET resolution = 'Unfounded' WHERE row_id = ?", [outside]
         )
-    dbt(copy_env, "run", "--select", "fct_incident_offences", "--vars", json.dumps(window))
+    dbt({**copy_env, **window}, "run", "--select", "fct_incident_offences")
 
     fact = "sfpd_marts.fct_incident_offences"
     assert query(copy_env, f"SELECT count(*) FROM {fact} WHERE row_id = '{inside}'") == [(0,)]

@@ -132,3 +132,22 @@ def test_chromium_opens_the_report_without_errors(report_file, tmp_path):
     )
     assert screenshot.stat().st_size > 50_000
     print(f"screenshot: {screenshot}")
+
+
+def test_a_report_of_empty_marts_says_so(built, tmp_path):
+    # a first run whose window has no rows yet (e.g. a fresh deployment on the replay data)
+    path = tmp_path / "empty.duckdb"
+    shutil.copy(built["SFPD_DUCKDB_PATH"], path)
+    warehouse = DuckDBWarehouse(path)
+    with warehouse.connect() as con:
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'sfpd_marts' AND table_type = 'BASE TABLE'"
+        ).fetchall()
+        for (table,) in tables:
+            con.execute(f"DELETE FROM sfpd_marts.{table}")
+    html = render_report(report_data(warehouse), WINDOW, dt.datetime(2026, 11, 23, 12, 0))
+    assert "The marts hold 0 reports (0 offences)" in html
+    assert "No reports in the marts yet" in html
+    for chart in CHARTS:
+        assert f'id="chart-{chart}"' in html

@@ -65,6 +65,9 @@ def test_summary_adds_up_the_chunks():
         "chunks": 2, "rows_read": 15, "rows_rejected": 1,
         "rows_inserted": 12, "rows_updated": 2, "rows_deleted": 4,
     }  # fmt: skip
+    # a one-chunk backfill's mapped group hands over its single result as it is
+    assert summarise(result(10, 7, 2, 1)) == summarise([result(10, 7, 2, 1)])
+    assert summarise(result(10, 7, 2, 1))["chunks"] == 1
 
 
 @pytest.mark.parametrize(

@@ -34,11 +34,26 @@ def test_defaults_are_the_embedded_warehouse_under_the_project():
         ({"SFPD_PAGE_SIZE": "60000"}, "between 1 and 50000"),
         ({**BIGQUERY, "SFPD_GCP_PROJECT": ""}, "needs SFPD_GCP_PROJECT"),
         ({**BIGQUERY, "SFPD_LAKE_URI": "file:///tmp/lake"}, "SFPD_LAKE_URI=gs://bucket/prefix"),
+        ({"SFPD_DBT_EXECUTION_MODE": "kubernetes"}, "SFPD_DBT_EXECUTION_MODE='kubernetes' is not"),
     ],
 )
 def test_bad_settings_are_refused_with_the_setting_named(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("env", "mode", "single_writer"),
+    [
+        ({}, "watcher", True),  # DuckDB: one dbt build, one process opens the file
+        (BIGQUERY, "local", False),  # BigQuery: a task per node, in parallel
+        ({"SFPD_DBT_EXECUTION_MODE": "Local"}, "local", True),
+        ({**BIGQUERY, "SFPD_DBT_EXECUTION_MODE": "watcher"}, "watcher", False),
+    ],
+)
+def test_dbt_execution_mode_defaults_by_warehouse(env, mode, single_writer):
+    settings = Settings.from_env(env)
+    assert (settings.dbt_execution_mode, settings.single_writer) == (mode, single_writer)
 
 
 def test_duckdb_profile_is_the_checked_in_profiles_yml():

@@ -3,6 +3,7 @@ malformed rows and crashes, against a fault-injecting replay server on 127.0.0.1
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from sfpd.lake import open_lake
 from sfpd.pipeline import IncompleteRead, TooManyRejects, extract_to_lake, merge_extract
 from sfpd.replay import Faults, ReplayServer, rows_in
 from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceError, redact
-from sfpd.warehouse import DuckDBWarehouse
+from sfpd.warehouse import DuckDBWarehouse, WarehouseLocked
 from sfpd.window import Window
 from tests.conftest import FIXTURES
 
@@ -191,23 +192,20 @@ def test_failing_after_the_lake_write_then_retrying_leaves_no_duplicates(
 ):
     clean = DuckDBWarehouse(tmp_path / "clean.duckdb")
     load(WINDOW, source, lake, clean)
-    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb")
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb", lock_wait=1)
     load(AUTUMN, source, lake, warehouse)
+    before = raw(warehouse, "*")
     extract = extract_to_lake(WINDOW, source, lake, ID)
-    # Another process holds the warehouse: the merge task fails after the lake write.
-    hold = (
-        f"import duckdb, time; con = duckdb.connect({str(warehouse.path)!r}); "
-        "print('held', flush=True); time.sleep(60)"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(Exception, match=r"(?i)lock"):
+    # Another process (a user's duckdb session) holds the warehouse: after waiting, the merge
+    # task fails after the lake write, saying who holds the file and what to do.
+    with holding(warehouse.path, seconds=60) as holder:
+        with pytest.raises(WarehouseLocked) as caught:
             merge_extract(extract, warehouse, "run")
-    finally:
-        holder.kill()
-        holder.wait()
-    time.sleep(0.2)
+    message = str(caught.value)
+    assert f"in use by PID {holder.pid} ({sys.executable} -c import duckdb" in message
+    assert "waited 1 s and stopped without writing anything" in message
+    assert "Close that program" in message
+    assert raw(warehouse, "*") == before
     # the retry: the whole run again (extract rewrites the window's files, merge completes)
     load(WINDOW, source, lake, warehouse)
     load(WINDOW, source, lake, warehouse)
@@ -216,6 +214,19 @@ def test_failing_after_the_lake_write_then_retrying_leaves_no_duplicates(
     check_exact(server, warehouse)
     SUMMARY["loads held"] += 1
     SUMMARY["faults injected"] += 1
+
+
+def test_a_merge_waits_for_another_process_to_let_go_of_the_warehouse(
+    server, source, lake, tmp_path
+):
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb", lock_wait=60)
+    extract = extract_to_lake(WINDOW, source, lake, ID)
+    with holding(warehouse.path, seconds=2):
+        began = time.monotonic()
+        merge_extract(extract, warehouse, "run")  # waits for the holder, then merges
+    assert time.monotonic() - began >= 1
+    check_exact(server, warehouse, WINDOW)
+    SUMMARY["loads held"] += 1
 
 
 def test_exhausted_retries_fail_with_the_last_status_and_url(server, lake, tmp_path):
@@ -234,6 +245,22 @@ def test_exhausted_retries_fail_with_the_last_status_and_url(server, lake, tmp_p
         redact("https://x/r.json?$$app_token=abc&$limit=1")
         == "https://x/r.json?$$app_token=***&$limit=1"
     )
+
+
+@contextlib.contextmanager
+def holding(path, seconds: float):
+    """Another process with the DuckDB file open for ``seconds`` (or until the block ends)."""
+    hold = (
+        f"import duckdb, time; con = duckdb.connect({str(path)!r}); "
+        f"print('held', flush=True); time.sleep({seconds}); con.close()"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_zz_summary(capsys):

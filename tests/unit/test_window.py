@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sfpd.window import Window, months_before, rolling_window
+from sfpd.window import Window, months_before, rolling_window, run_anchor
 
 UTC = dt.UTC
 LA = ZoneInfo("America/Los_Angeles")
@@ -83,3 +83,17 @@ def test_refuses_naive_anchor_and_empty_window():
         Window(d("2024-01-02"), d("2024-01-02"))
     with pytest.raises(ValueError, match="at least 1"):
         rolling_window(dt.datetime(2024, 1, 1, tzinfo=UTC), months=0)
+
+
+def test_a_run_anchors_on_its_interval_end_else_its_logical_date_else_when_triggered():
+    scheduled = dt.datetime(2026, 11, 25, 6, tzinfo=LA)
+    triggered = dt.datetime(2026, 11, 25, 23, 30, tzinfo=UTC)  # already the 25th in SF, 15:30
+    assert run_anchor(scheduled, scheduled, triggered) == scheduled
+    assert run_anchor(None, scheduled, triggered) == scheduled
+    # no logical date (UI Trigger with the date left empty, REST logical_date: null)
+    anchor = run_anchor(None, None, triggered)
+    assert anchor == triggered
+    assert rolling_window(anchor) == Window(d("2026-09-25"), d("2026-11-25"))
+    # late evening in San Francisco is already tomorrow in UTC: the window ends at the SF date
+    late = dt.datetime(2026, 11, 26, 7, 30, tzinfo=UTC)  # 23:30 on the 25th in SF
+    assert rolling_window(run_anchor(None, None, late)).end == d("2026-11-25")

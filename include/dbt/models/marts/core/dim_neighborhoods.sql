@@ -10,7 +10,20 @@ neighborhoods as (
 
 supervisors as (
 
-    select * from {{ ref('supervisor_districts') }}
+    select
+        sup_dist,
+        sup_name,
+        -- the seed's data_as_of, 'MM/DD/YYYY hh:mm:ss AM'; converted before the left join below,
+        -- which leaves it null for a neighborhood with no offences yet
+        cast(
+            concat(
+                substr(data_as_of, 7, 4), '-',
+                substr(data_as_of, 1, 2), '-',
+                substr(data_as_of, 4, 2)
+            ) as date
+        ) as effective_date
+
+    from {{ ref('supervisor_districts') }}
 
 ),
 
@@ -53,14 +66,7 @@ final as (
         neighborhoods.analysis_neighborhood,
         main_district.supervisor_district,
         supervisors.sup_name as supervisor_name,
-        -- the seed's data_as_of, 'MM/DD/YYYY hh:mm:ss AM'
-        cast(
-            concat(
-                substr(supervisors.data_as_of, 7, 4), '-',
-                substr(supervisors.data_as_of, 1, 2), '-',
-                substr(supervisors.data_as_of, 4, 2)
-            ) as date
-        ) as supervisor_effective_date
+        supervisors.effective_date as supervisor_effective_date
 
     from neighborhoods
     left join main_district
