@@ -64,7 +64,7 @@ airflow-stop:  ## Stop the Airflow `make airflow` started (e.g. from another ter
 	@test -f $(AIRFLOW_HOME)/airflow-local.pid && kill -TERM "$$(cat $(AIRFLOW_HOME)/airflow-local.pid)" || echo "no local Airflow running"
 
 bench: $(MANIFEST)  ## Benchmarks: extract vs pandas, MERGE, DAG parse, daily DAG; writes docs/benchmarks.md
-	$(BIN)/python -m sfpd.bench $(BENCH_ARGS)
+	$(BIN)/python -m sfpd_dev.bench $(BENCH_ARGS)
 
 lint: $(BIN)/.synced  ## ruff (Python), sqlfluff (dbt models, compiled for DuckDB in memory)
 	$(BIN)/ruff check .

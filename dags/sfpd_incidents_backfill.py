@@ -7,7 +7,8 @@ chunk size, whether to build dbt afterwards, and a full-refresh switch for incre
 
 Each chunk (calendar week, month or quarter) is its own window through the same code as the
 daily DAG: Socrata → lake → staging → MERGE on `row_id`, rows gone upstream deleted inside the
-chunk. Extracts share the `socrata_api` pool; MERGEs run one at a time (`sfpd_warehouse` pool).
+chunk. Runs of consecutive chunks (at most 16 pairs of tasks) are extracted in the
+`socrata_api` pool and merged one at a time (`sfpd_warehouse` pool), each chunk its own MERGE.
 Then a summary of what changed (also in `load_audit`), one dbt build over the whole range and
 the HTML report of the marts (in the lake, `<dataset>/reports/`).
 """
@@ -22,8 +23,8 @@ from sfpd.config import Settings
 from sfpd.tasks import (
     dbt_requested,
     default_args,
-    extract,
-    merge,
+    extract_chunks,
+    merge_chunks,
     plan_chunks,
     report,
     summarise_backfill,
@@ -35,9 +36,10 @@ CHUNKS_XCOM = "ti.xcom_pull(task_ids='plan_chunks')"
 
 
 @task_group
-def chunk(window: dict) -> dict:
-    """One window: extract (Socrata pool) then MERGE (one at a time)."""
-    return merge(extract(window))
+def chunk(windows: list[dict]) -> list[dict]:
+    """Consecutive chunks: their extracts (Socrata pool), then their MERGEs (one at a time)."""
+    extracted = extract_chunks.override(task_id="extract")(windows)
+    return merge_chunks.override(task_id="merge")(extracted)
 
 
 @dag(
@@ -86,12 +88,12 @@ def chunk(window: dict) -> dict:
 def sfpd_incidents_backfill() -> None:
     settings = Settings.from_env()
     chunks = plan_chunks()
-    merged = chunk.expand(window=chunks)
+    merged = chunk.expand(windows=chunks)
     dbt = dbt_task_group(
         settings,
         window={
-            "start": "{{ " + CHUNKS_XCOM + "[0]['start'] }}",
-            "end": "{{ " + CHUNKS_XCOM + "[-1]['end'] }}",
+            "start": "{{ " + CHUNKS_XCOM + "[0][0]['start'] }}",
+            "end": "{{ " + CHUNKS_XCOM + "[-1][-1]['end'] }}",
         },
         full_refresh="{{ params.full_refresh }}",
         group_id="dbt",

@@ -8,12 +8,14 @@ or SQL as text.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable
 
 from sfpd.window import Window, months_before
 
 DATASET_START = dt.date(2018, 1, 1)
 CHUNKS = ("week", "month", "quarter")
+MAX_CHUNK_TASKS = 16
 
 
 class BackfillParamError(ValueError):
@@ -64,10 +66,22 @@ def plan_backfill(start_date: object, end_date: object, chunk: str, today: dt.da
     return windows
 
 
-def summarise(results: Iterable[dict] | dict) -> dict[str, int]:
-    """Totals over the chunks' MERGE results (the dicts the merge task returns). A one-chunk
-    backfill's mapped task group hands over its one result itself, not a list of one."""
-    results = [results] if isinstance(results, dict) else list(results)
+def batches(windows: list[Window], max_tasks: int = MAX_CHUNK_TASKS) -> list[list[Window]]:
+    """The chunks in at most ``max_tasks`` runs of consecutive chunks, as even as can be.
+
+    Each run is one extract task and one merge task. A task costs a process start, the
+    imports and the scheduler's turn (~2 s here) whatever its size, and the merges go one at a
+    time, so 107 month chunks as 107 merge tasks took longer than the merging itself
+    (README, Backfill); each chunk keeps its own window, MERGE and load_audit row.
+    """
+    size = math.ceil(len(windows) / max_tasks)
+    return [windows[i : i + size] for i in range(0, len(windows), size)]
+
+
+def summarise(results: Iterable) -> dict[str, int]:
+    """Totals over the chunks' MERGE results: the dicts the merge tasks return, a list per task
+    (Airflow hands over a single mapped task's list as it is, not as a list of one)."""
+    flat = [r for item in results for r in (item if isinstance(item, list) else [item])]
     keys = ("rows_read", "rows_rejected", "rows_inserted", "rows_updated", "rows_deleted")
-    totals = {key: sum(result[key] for result in results) for key in keys}
-    return {"chunks": len(results), **totals}
+    totals = {key: sum(result[key] for result in flat) for key in keys}
+    return {"chunks": len(flat), **totals}

@@ -237,9 +237,23 @@ def parse_where(text: str | None) -> Predicate:
 _COUNT = re.compile(r"^count\(\s*\*\s*\)(?:\s+as\s+(?P<alias>\w+))?$", re.IGNORECASE)
 
 
-def _filter_and_order(corpus: list[dict], where: str, order: str) -> list[dict]:
-    predicate = parse_where(where)
-    matching = [row for row in corpus if predicate(row)]
+def _filter_and_order(
+    corpus: list[dict], where: str, order: str, cache: dict | None = None
+) -> list[dict]:
+    """The rows ``where`` selects, ordered. ``cache`` (kept by the caller) remembers the last
+    filter and the last ordering, so paging through a large corpus, and counting it first,
+    filter it once."""
+    cache = {} if cache is None else cache
+    if cache.get("where") != where:
+        predicate = parse_where(where)
+        cache.clear()
+        cache.update(where=where, rows=[row for row in corpus if predicate(row)])
+    if cache.get("order") != order:
+        cache.update(order=order, ordered=_ordered(cache["rows"], order))
+    return cache["ordered"]
+
+
+def _ordered(matching: list[dict], order: str) -> list[dict]:
     for key in reversed([part.strip() for part in order.split(",") if part.strip()]):
         column, _, direction = key.partition(" ")
         _check_column(column)
@@ -254,17 +268,9 @@ def _filter_and_order(corpus: list[dict], where: str, order: str) -> list[dict]:
 def run_query(corpus: list[dict], params: dict[str, str], cache: dict | None = None) -> list[dict]:
     """Answer one SODA 2.x query over the corpus, like Socrata would.
 
-    ``cache`` (a dict kept by the caller) remembers the filtered, ordered rows of the last
-    ``($where, $order)`` so paging through a large corpus does not re-filter it per page.
+    ``cache``: see :func:`_filter_and_order`.
     """
-    key = (params.get("$where", ""), params.get("$order", ""))
-    if cache is not None and key in cache:
-        matching = cache[key]
-    else:
-        matching = _filter_and_order(corpus, *key)
-        if cache is not None:
-            cache.clear()
-            cache[key] = matching
+    matching = _filter_and_order(corpus, params.get("$where", ""), params.get("$order", ""), cache)
     select = params.get("$select", "").strip()
     count = _COUNT.match(select)
     if count:

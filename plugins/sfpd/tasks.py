@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from airflow.sdk import Asset, BaseHook, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
-from sfpd.backfill import BackfillParamError, plan_backfill, summarise
+from sfpd.backfill import BackfillParamError, batches, plan_backfill, summarise
 from sfpd.config import Settings
 from sfpd.window import SF_TZ, Window, rolling_window, run_anchor
 
@@ -113,58 +113,97 @@ def plan_window() -> dict[str, str]:
     return window.to_dict()
 
 
-@task(pool=SOCRATA_POOL)
-def extract(window: dict[str, str]) -> dict:
-    """Socrata → typed Parquet in the lake, page by page."""
+def _extract(windows: list[dict[str, str]]) -> list[dict]:
+    """Socrata → typed Parquet in the lake, page by page, for each window in turn."""
     from sfpd.pipeline import extract_to_lake
     from sfpd.socrata import SocrataSource
 
     settings = Settings.from_env()
     endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
+    lake = lake_for(settings)
     with SocrataSource(endpoint, settings.page_size) as source:
-        result = extract_to_lake(
-            Window.from_dict(window),
-            source,
-            lake_for(settings),
-            settings.dataset_id,
-            settings.max_reject_share,
-        )
-    return result.to_dict()
+        return [
+            extract_to_lake(
+                Window.from_dict(window),
+                source,
+                lake,
+                settings.dataset_id,
+                settings.max_reject_share,
+            ).to_dict()
+            for window in windows
+        ]
 
 
-@task(outlets=[RAW_INCIDENTS], pool=WAREHOUSE_POOL)
-def merge(extracted: dict) -> dict:
-    """Lake files → staging table → MERGE into the raw table (inserted, updated, deleted rows
-    are counted, logged, returned as XCom and written to the load_audit table)."""
+def _merge(extracts: list[dict]) -> list[dict]:
+    """Each window's lake files → staging → MERGE into the raw table, one transaction (DuckDB)
+    or one MERGE (BigQuery) per window; counts logged, returned and written to load_audit."""
     from sfpd.pipeline import Extract, merge_extract
 
     settings = Settings.from_env()
     run_id = get_current_context()["run_id"]
-    result = merge_extract(Extract(**extracted), warehouse_for(settings), run_id)
-    log.info(
-        "Window %s..%s: read %d, rejected %d, inserted %d, updated %d, deleted %d",
-        result.window_start, result.window_end, result.rows_read, result.rows_rejected,
-        result.rows_inserted, result.rows_updated, result.rows_deleted,
-    )  # fmt: skip
-    return result.to_dict()
+    warehouse = warehouse_for(settings)
+    results = []
+    for extracted in extracts:
+        result = merge_extract(Extract(**extracted), warehouse, run_id)
+        log.info(
+            "Window %s..%s: read %d, rejected %d, inserted %d, updated %d, deleted %d",
+            result.window_start, result.window_end, result.rows_read, result.rows_rejected,
+            result.rows_inserted, result.rows_updated, result.rows_deleted,
+        )  # fmt: skip
+        results.append(result.to_dict())
+    return results
+
+
+@task(pool=SOCRATA_POOL)
+def extract(window: dict[str, str]) -> dict:
+    """The run's window from Socrata into the lake."""
+    return _extract([window])[0]
+
+
+@task(outlets=[RAW_INCIDENTS], pool=WAREHOUSE_POOL)
+def merge(extracted: dict) -> dict:
+    """The run's window from the lake into the raw table (MERGE on row_id)."""
+    return _merge([extracted])[0]
+
+
+def _label(windows: list[dict[str, str]]) -> None:
+    """Names a backfill task's map index in the grid by the span of its chunks."""
+    get_current_context()["chunks"] = f"{windows[0]['start']} to {windows[-1]['end']}"
+
+
+@task(pool=SOCRATA_POOL, map_index_template="{{ chunks }}")
+def extract_chunks(windows: list[dict[str, str]]) -> list[dict]:
+    """A backfill's consecutive chunks from Socrata into the lake, one window each."""
+    _label(windows)
+    return _extract(windows)
+
+
+@task(outlets=[RAW_INCIDENTS], pool=WAREHOUSE_POOL, map_index_template="{{ chunks }}")
+def merge_chunks(extracts: list[dict]) -> list[dict]:
+    """Those chunks into the raw table, one MERGE per chunk (each its load_audit row)."""
+    _label([extract["window"] for extract in extracts])
+    return _merge(extracts)
 
 
 @task
-def plan_chunks(params: dict | None = None) -> list[dict[str, str]]:
-    """The backfill's windows from the trigger form; a bad value fails here, with no retry,
-    before anything is read or written."""
+def plan_chunks(params: dict | None = None) -> list[list[dict[str, str]]]:
+    """The backfill's chunks from the trigger form, in runs of consecutive chunks (one extract
+    and one merge task each, see :func:`sfpd.backfill.batches`); a bad value fails here, with
+    no retry, before anything is read or written."""
     today = dt.datetime.now(SF_TZ).date()
     try:
         windows = plan_backfill(params["start_date"], params["end_date"], params["chunk"], today)
     except BackfillParamError as exc:
         raise AirflowFailException(f"Bad backfill param {exc}") from exc
-    log.info("Backfill [%s, %s) in %d %s chunks",
-             windows[0].start, windows[-1].end, len(windows), params["chunk"])  # fmt: skip
-    return [window.to_dict() for window in windows]
+    groups = batches(windows)
+    log.info("Backfill [%s, %s) in %d %s chunks, %d extract and merge tasks",
+             windows[0].start, windows[-1].end, len(windows), params["chunk"],
+             len(groups))  # fmt: skip
+    return [[window.to_dict() for window in group] for group in groups]
 
 
 @task
-def summarise_backfill(results: list[dict] | dict) -> dict[str, int]:
+def summarise_backfill(results: list) -> dict[str, int]:
     """Totals over all chunks (each chunk's own figures are in load_audit and its merge XCom)."""
     totals = summarise(results)
     log.info("Backfill totals: %s", totals)
@@ -178,15 +217,17 @@ def dbt_requested(params: dict | None = None) -> bool:
 
 
 @task
-def report(window: dict[str, str] | list[dict[str, str]]) -> str:
+def report(window: dict[str, str] | list[list[dict[str, str]]]) -> str:
     """The HTML report of the marts, written to the lake beside the data; its URI (XCom).
-    ``window`` is the run's window, or a backfill's chunks (the report states their span).
-    It reads the warehouse: the DAGs put it in :func:`warehouse_pool`."""
+    ``window`` is the run's window, or a backfill's chunks (the report states their span). It
+    reads the warehouse: the DAGs put it in :func:`warehouse_pool`."""
     from sfpd.report import render_report, report_data, report_name
 
     settings = Settings.from_env()
-    chunks = window if isinstance(window, list) else [window]
-    run_window = Window.from_dict({"start": chunks[0]["start"], "end": chunks[-1]["end"]})
+    if isinstance(window, list):
+        chunks = [chunk for batch in window for chunk in batch]
+        window = {"start": chunks[0]["start"], "end": chunks[-1]["end"]}
+    run_window = Window.from_dict(window)
     html = render_report(report_data(warehouse_for(settings)), run_window, dt.datetime.now(dt.UTC))
     uri = lake_for(settings).write_report(settings.dataset_id, report_name(run_window), html)
     log.info("Report written: %s", uri)

@@ -3,7 +3,7 @@ import itertools
 
 import pytest
 
-from sfpd.backfill import BackfillParamError, plan_backfill, summarise
+from sfpd.backfill import BackfillParamError, batches, plan_backfill, summarise
 from sfpd.window import Window
 
 TODAY = dt.date(2026, 11, 23)
@@ -65,9 +65,22 @@ def test_summary_adds_up_the_chunks():
         "chunks": 2, "rows_read": 15, "rows_rejected": 1,
         "rows_inserted": 12, "rows_updated": 2, "rows_deleted": 4,
     }  # fmt: skip
-    # a one-chunk backfill's mapped group hands over its single result as it is
-    assert summarise(result(10, 7, 2, 1)) == summarise([result(10, 7, 2, 1)])
-    assert summarise(result(10, 7, 2, 1))["chunks"] == 1
+    # a list per merge task; a one-task backfill's list is handed over as it is
+    assert summarise([[result(10, 7, 2, 1)], [result(5, 5, 0, 3)]]) == summarise(
+        [result(10, 7, 2, 1), result(5, 5, 0, 3)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("chunks", "sizes"),
+    [(107, [7] * 15 + [2]), (16, [1] * 16), (14, [1] * 14), (1, [1]), (17, [2] * 8 + [1])],
+)
+def test_chunks_go_to_at_most_16_tasks_in_consecutive_runs(chunks, sizes):
+    windows = plan_backfill("2018-01-01", None, "month", TODAY)[:chunks]
+    assert len(windows) == chunks
+    groups = batches(windows)
+    assert [len(group) for group in groups] == sizes
+    assert [w for group in groups for w in group] == windows  # all, once, in order
 
 
 @pytest.mark.parametrize(

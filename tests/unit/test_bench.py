@@ -6,9 +6,9 @@ import collections
 
 import requests
 
-from sfpd.bench import FIXTURES, SPAN, bench_extract, synthetic_rows
 from sfpd.replay import ReplayServer, rows_in
 from sfpd.schema import normalise_page
+from sfpd_dev.bench import FIXTURES, SPAN, bench_extract, synthetic_rows
 
 
 def test_synthetic_rows_are_shaped_like_real_ones():
