@@ -254,7 +254,8 @@ def bench_merge(lake_dir: Path, workdir: Path) -> dict:
 
 PARSE = """
 import sys, time
-from airflow.dag_processing.dagbag import DagBag
+from sfpd.compat import dagbag_class
+DagBag = dagbag_class()
 started = time.perf_counter()
 bag = DagBag(dag_folder=sys.argv[1])
 seconds = time.perf_counter() - started
@@ -456,9 +457,10 @@ def bench_history_backfill(rows: list[dict], workdir: Path) -> dict:
     assert run["state"] == "success", run
     by_task: dict[str, float] = {}
     for ti_id, mb in memory.peaks_mb.items():
-        task_id = task_ids.get(ti_id, "?")
-        by_task[task_id] = max(by_task.get(task_id, 0), mb)
-    print(f"backfill: {wall:.0f} s, {loaded:,} rows loaded; peak RSS by task {by_task}", flush=True)
+        if ti_id in task_ids:  # a process of this run's tasks
+            by_task[task_ids[ti_id]] = max(by_task.get(task_ids[ti_id], 0), mb)
+    top = max(by_task.items(), key=lambda item: item[1])
+    print(f"backfill: {wall:.0f} s, {loaded:,} rows loaded; largest task RSS {top}", flush=True)
     return {
         "rows": len(rows),
         "loaded": loaded,

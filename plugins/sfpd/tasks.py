@@ -14,9 +14,9 @@ import os
 from typing import TYPE_CHECKING
 
 from airflow.sdk import Asset, BaseHook, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 from sfpd.backfill import BackfillParamError, batches, plan_backfill, summarise
+from sfpd.compat import AirflowFailException, AirflowNotFoundException
 from sfpd.config import Settings
 from sfpd.window import SF_TZ, Window, rolling_window, run_anchor
 

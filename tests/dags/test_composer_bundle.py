@@ -12,7 +12,8 @@ from tests.conftest import PROJECT_ROOT
 
 CHECK = """
 import json, sys
-from airflow.dag_processing.dagbag import DagBag
+from sfpd.compat import dagbag_class
+DagBag = dagbag_class()
 import sfpd
 bag = DagBag(dag_folder=sys.argv[1])
 dag = bag.dags.get("sfpd_incidents_daily")
