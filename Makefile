@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/dev
 
 EMULATORS := .venv-emulators
 
-.PHONY: help run airflow airflow-stop test lint manifest venv emulators bundle-composer clean lock bench chromium
+.PHONY: help run airflow airflow-stop test lint manifest venv emulators bundle-composer clean lock bench chromium target-venv target-locks
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,20 @@ $(EMULATORS)/%/.synced: tests/emulators/%.lock $(BIN)/.synced
 	touch $@
 
 emulators: $(EMULATORS)/gcs/.synced $(EMULATORS)/bq/.synced  ## Install the GCS and BigQuery emulators
+
+# A deploy target's environment (deploy/targets/<TARGET>/lock.txt, on the image's Python from
+# pyenv) plus the test runner, for tests/targets.
+TARGET_VENV := .venv-targets/$(TARGET)
+target-venv: $(BIN)/.synced  ## The venv of a deploy target: make target-venv TARGET=astro-3.1
+	@test -n "$(TARGET)" || { echo "TARGET=<name in deploy/targets>"; exit 1; }
+	@test $(TARGET_VENV)/.synced -nt deploy/targets/$(TARGET)/lock.txt || { \
+	  $(BIN)/uv venv -q --allow-existing --python "$$($(BIN)/python -m sfpd_dev.targets python $(TARGET))" $(TARGET_VENV) && \
+	  $(BIN)/uv pip sync -q --python $(TARGET_VENV)/bin/python deploy/targets/$(TARGET)/lock.txt && \
+	  $(BIN)/uv pip install -q --python $(TARGET_VENV)/bin/python $$(grep -E '^(pytest|iniconfig|pluggy|sqlglot)==' requirements.lock) && \
+	  touch $(TARGET_VENV)/.synced; }
+
+target-locks: $(BIN)/.synced  ## Re-resolve the deploy targets' locks (deploy/targets)
+	$(BIN)/python -m sfpd_dev.targets lock
 
 $(MANIFEST): $(BIN)/.synced $(DBT_SOURCES)
 	cd $(DBT_DIR) && ../../$(BIN)/dbt parse --quiet --profiles-dir .
@@ -90,4 +104,4 @@ bundle-composer: $(MANIFEST)  ## Lay out dist/composer/{dags,plugins,data} for a
 	find $(BUNDLE) -name __pycache__ -prune -exec rm -rf {} +
 
 clean:  ## Remove local state (Airflow home, lake, warehouse, dbt target)
-	rm -rf .airflow data dist $(DBT_DIR)/target $(DBT_DIR)/logs $(EMULATORS)
+	rm -rf .airflow data dist $(DBT_DIR)/target $(DBT_DIR)/logs $(EMULATORS) .venv-targets

@@ -57,6 +57,10 @@ def emulators(tmp_path_factory):
     except BaseException:
         gcs.stop()
         raise
-    yield {"gcs": gcs, "bq": bq, "root": root}
-    bq.stop()
-    gcs.stop()
+    try:
+        yield {"gcs": gcs, "bq": bq, "root": root}
+    finally:
+        try:
+            bq.stop()
+        finally:
+            gcs.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAREHOUSES = ("duckdb", "bigquery")
 # How Cosmos runs dbt (README, "dbt under a scheduler"): one `dbt build` watched by a sensor per
 # node, or one dbt process per node. Default per warehouse: DuckDB has one writer at a time.
-DBT_EXECUTION_MODES = ("watcher", "local")
+# virtualenv: dbt outside Airflow's environment (Composer: its images' pins clash with dbt's)
+DBT_EXECUTION_MODES = ("watcher", "local", "virtualenv")
 DEFAULT_DBT_EXECUTION_MODE = {"duckdb": "watcher", "bigquery": "local"}
 DEFAULT_DATASET_ID = "wg3w-h783"  # Police Department Incident Reports: 2018 to Present
 MAX_PAGE_SIZE = 50_000  # the most rows a SODA 2.x page may hold
@@ -45,6 +47,7 @@ class Settings:
     gcp_project: str | None = None
     bq_location: str = "US"
     dbt_execution_mode: str = "watcher"
+    dbt_virtualenv_dir: Path = Path(tempfile.gettempdir()) / "sfpd-dbt-venv"
 
     @property
     def single_writer(self) -> bool:
@@ -107,6 +110,7 @@ class Settings:
             gcp_project=gcp_project,
             bq_location=env.get("SFPD_BQ_LOCATION", "US"),
             dbt_execution_mode=dbt_execution_mode,
+            dbt_virtualenv_dir=Path(env.get("SFPD_DBT_VIRTUALENV_DIR", cls.dbt_virtualenv_dir)),
         )
 
     def dbt_env(self) -> dict[str, str]:

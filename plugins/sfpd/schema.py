@@ -202,6 +202,8 @@ _WIRE_TYPES = {f.name: bool if f.kind is BOOL else str for f in FIELDS}
 
 
 def _flag(reasons: list[str | None], mask: pa.ChunkedArray | pa.Array, reason: str) -> None:
+    if len(mask) == 0:  # pyarrow < 26 (Composer's images) crashes on indices_nonzero of nothing
+        return
     for index in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
         if reasons[index] is None:
             reasons[index] = reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from typing import Any
 
 from airflow.sdk import TriggerRule
@@ -15,7 +16,13 @@ from cosmos.constants import (
     TestBehavior,
     TestIndirectSelection,
 )
-from cosmos.profiles import GoogleCloudOauthProfileMapping
+from cosmos.exceptions import CosmosValueError
+from cosmos.profiles import (
+    BaseProfileMapping,
+    GoogleCloudOauthProfileMapping,
+    GoogleCloudServiceAccountDictProfileMapping,
+    GoogleCloudServiceAccountFileProfileMapping,
+)
 
 from sfpd.config import Settings
 from sfpd.tasks import warehouse_pool
@@ -29,16 +36,70 @@ class ManifestMissing(FileNotFoundError):
     pass
 
 
+class GoogleCloudConnectionProfileMapping(BaseProfileMapping):
+    """dbt's BigQuery profile authenticated the way the Airflow GCP connection's hook is: a
+    service-account key file (extra ``key_path``), a key JSON (extra ``keyfile_dict``), else
+    OAuth with the default credentials (Composer's service account, workload identity, ADC).
+
+    Cosmos's mapping for that kind is chosen when a task first needs the profile: parsing a DAG
+    never reads the connection."""
+
+    airflow_connection_type = "google_cloud_platform"
+    dbt_profile_type = "bigquery"
+    KINDS: tuple[type[BaseProfileMapping], ...] = (
+        GoogleCloudServiceAccountFileProfileMapping,
+        GoogleCloudServiceAccountDictProfileMapping,
+        GoogleCloudOauthProfileMapping,
+    )
+
+    def _mapping(self, kind: type[BaseProfileMapping]) -> BaseProfileMapping:
+        return kind(
+            self.conn_id, self.profile_args, self.disable_event_tracking, self.dbt_config_vars
+        )
+
+    @cached_property
+    def chosen(self) -> BaseProfileMapping:
+        for kind in self.KINDS:
+            mapping = self._mapping(kind)
+            mapping._conn = self.conn  # read once
+            if mapping.can_claim_connection():
+                return mapping
+        raise CosmosValueError(
+            f"Airflow connection {self.conn_id!r} cannot authenticate dbt on BigQuery: it must be "
+            "a Google Cloud connection, and a project must be set (SFPD_GCP_PROJECT or the "
+            "connection's extra `project`)."
+        )
+
+    def can_claim_connection(self) -> bool:
+        return self.chosen.can_claim_connection()
+
+    @property
+    def dbt_profile_method(self) -> str | None:  # type: ignore[override]
+        return self.chosen.dbt_profile_method
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        return self.chosen.profile
+
+    @property
+    def mock_profile(self) -> dict[str, Any]:  # parse time: no connection read
+        return self._mapping(GoogleCloudOauthProfileMapping).mock_profile
+
+    @property
+    def env_vars(self) -> dict[str, str]:
+        return self.chosen.env_vars
+
+
 def profile_config(settings: Settings) -> ProfileConfig:
-    """DuckDB: the checked-in profiles.yml (paths from env vars). BigQuery: the Airflow GCP
-    connection's default credentials (ADC on Composer, the connection's key elsewhere), with
-    threads and location set. With BIGQUERY_EMULATOR_HOST set (a local emulator, as the
-    google-cloud-bigquery client honours it) the profiles.yml target `bigquery_emulator`."""
+    """DuckDB: the checked-in profiles.yml (paths from env vars). BigQuery: from the Airflow GCP
+    connection (:class:`GoogleCloudConnectionProfileMapping`), with threads and location set.
+    With BIGQUERY_EMULATOR_HOST set (a local emulator, as the google-cloud-bigquery client
+    honours it) the profiles.yml target `bigquery_emulator`."""
     if settings.warehouse == "bigquery" and not os.environ.get("BIGQUERY_EMULATOR_HOST"):
         return ProfileConfig(
             profile_name="sfpd",
             target_name="bigquery",
-            profile_mapping=GoogleCloudOauthProfileMapping(
+            profile_mapping=GoogleCloudConnectionProfileMapping(
                 conn_id=settings.gcp_conn_id,
                 profile_args={
                     "project": settings.gcp_project,
@@ -71,7 +132,9 @@ def _execution(settings: Settings) -> tuple[ExecutionConfig, TestBehavior, dict[
     watcher (DuckDB's default): one `dbt build` (dbt's threads) in a producer task, a sensor task
     per node that reports its result. One process opens the DuckDB file, once per run, in the
     warehouse pool. local (BigQuery's default): one `dbt build --select <node>` task per node, in
-    parallel; on DuckDB each of them in the warehouse pool, one at a time.
+    parallel; on DuckDB each of them in the warehouse pool, one at a time. virtualenv: as local,
+    with dbt from ``<dbt project>/requirements.txt`` in a virtualenv Cosmos builds once per
+    worker (SFPD_DBT_VIRTUALENV_DIR) and reuses, for images whose packages clash with dbt's.
     """
     writer = {"pool": warehouse_pool(settings)}
     if settings.single_writer:
@@ -85,10 +148,19 @@ def _execution(settings: Settings) -> tuple[ExecutionConfig, TestBehavior, dict[
             setup_operator_args={**writer, "retries": 0},
         )
         return config, TestBehavior.AFTER_EACH, {"poke_interval": WATCHER_POKE_INTERVAL}
+    # A node's task builds it and runs its own tests (cautious: not the tests that also need a
+    # node built later); a test on several nodes gets its own task after all of them.
+    if settings.dbt_execution_mode == "virtualenv":
+        config = ExecutionConfig(
+            execution_mode=ExecutionMode.VIRTUALENV,
+            virtualenv_dir=settings.dbt_virtualenv_dir,
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+        )
+        requirements = (settings.dbt_project_dir / "requirements.txt").read_text().splitlines()
+        py_requirements = [r for r in requirements if r.strip() and not r.startswith("#")]
+        return config, TestBehavior.BUILD, {**writer, "py_requirements": py_requirements}
     config = ExecutionConfig(
         invocation_mode=InvocationMode.DBT_RUNNER,
-        # A node's task builds it and runs its own tests (cautious: not the tests that also
-        # need a node built later); a test on several nodes gets its own task after all of them.
         test_indirect_selection=TestIndirectSelection.CAUTIOUS,
     )
     return config, TestBehavior.BUILD, writer

@@ -164,12 +164,21 @@ MERGES = {"merge", "chunk.merge"}
         ),
         # BigQuery: only the MERGEs (DML on one table); dbt nodes and reports run in parallel
         (BIGQUERY, lambda task_id: task_id in MERGES),
+        # BigQuery with dbt in Cosmos's virtualenv (Composer): the same
+        ({**BIGQUERY, "SFPD_DBT_EXECUTION_MODE": "virtualenv"}, lambda task_id: task_id in MERGES),
     ],
 )
 def test_tasks_that_open_a_single_writer_warehouse_share_one_pool(env, one_at_a_time):
     for dag_id, tasks in tasks_parsed_with(env).items():
         pooled = {task_id for task_id, (pool, *_) in tasks.items() if pool == "sfpd_warehouse"}
         assert pooled == set(filter(one_at_a_time, tasks)), dag_id
+
+
+def test_virtualenv_mode_runs_every_dbt_node_in_cosmos_virtualenv_operators():
+    env = {**BIGQUERY, "SFPD_DBT_EXECUTION_MODE": "virtualenv"}
+    for dag_id, tasks in tasks_parsed_with(env).items():
+        operators = {v[1] for t, v in tasks.items() if t.startswith("dbt.")}
+        assert operators == {"DbtBuildVirtualenvOperator", "DbtTestVirtualenvOperator"}, dag_id
 
 
 def test_watcher_sensors_start_after_the_producer():

@@ -3,10 +3,9 @@
 from pathlib import Path
 
 import pytest
-from cosmos.profiles import GoogleCloudOauthProfileMapping
 
 from sfpd.config import ConfigError, Settings
-from sfpd.transform import DBT_THREADS, profile_config
+from sfpd.transform import DBT_THREADS, GoogleCloudConnectionProfileMapping, profile_config
 
 BIGQUERY = {
     "SFPD_WAREHOUSE": "bigquery",
@@ -67,7 +66,8 @@ def test_bigquery_profile_maps_the_gcp_connection_with_threads_and_location(monk
     monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
     config = profile_config(Settings.from_env(BIGQUERY))
     mapping = config.profile_mapping
-    assert isinstance(mapping, GoogleCloudOauthProfileMapping)  # default credentials (Composer)
+    # the kind of credentials (key file, key JSON, default): tests/unit/test_deploy.py
+    assert isinstance(mapping, GoogleCloudConnectionProfileMapping)
     assert mapping.conn_id == "google_cloud_default"
     assert mapping.profile_args == {
         "project": "my-project",
@@ -75,7 +75,6 @@ def test_bigquery_profile_maps_the_gcp_connection_with_threads_and_location(monk
         "location": "EU",
         "threads": DBT_THREADS,
     }
-    assert mapping.dbt_profile_method == "oauth"
 
 
 def test_bigquery_emulator_uses_the_profiles_yml_emulator_target(monkeypatch):

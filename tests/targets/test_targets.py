@@ -1,0 +1,53 @@
+"""The deploy targets (deploy/targets, dev/sfpd_dev/targets.py): each install file resolves on
+top of what its image preinstalls without moving a pinned package, and the suite's core runs in
+a virtualenv built from a target's lock (its Airflow, Python, pyarrow and pandas), with dbt
+where that target puts it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from sfpd_dev.targets import TARGETS, moved, pins, resolve
+from tests.conftest import PROJECT_ROOT
+
+# The oldest Airflow (3.1.0, Astro; dbt in Airflow's environment) and Composer's oldest build
+# (the oldest pyarrow and pandas; dbt in Cosmos's virtualenv). The newest Airflow (3.3.2) is the
+# project's own venv, where the rest of the suite runs.
+VENV_TARGETS = ("astro-3.1", "composer-3.1")
+# What each venv runs: the unit tests, every DAG file's import and rules, one daily run
+# (`airflow dags test` against the replay server, twice: the rerun changes nothing).
+SUITE = ["tests/unit", "tests/dags/test_dag_integrity.py", "tests/e2e/test_daily_dag.py"]
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_the_install_file_resolves_on_the_image_without_moving_its_pins(name):
+    target = TARGETS[name]
+    preinstalled, lock = resolve(target)
+    assert moved(target, preinstalled, lock) == {}
+    # the committed lock is this resolution (`make target-locks` rewrites it)
+    assert pins((target.folder / "lock.txt").read_text()) == pins(lock)
+    airflow = pins(preinstalled)["apache-airflow"]
+    assert pins(lock)["apache-airflow"] == airflow, "the install file must never move Airflow"
+
+
+@pytest.mark.parametrize("name", VENV_TARGETS)
+def test_the_suite_passes_in_the_target_environment(name, tmp_path):
+    subprocess.run(["make", "-s", "target-venv", f"TARGET={name}"], cwd=PROJECT_ROOT, check=True)
+    python = PROJECT_ROOT / ".venv-targets" / name / "bin" / "python"
+    env = {
+        **os.environ,
+        "PATH": f"{python.parent}:{os.environ['PATH']}",  # as on the image: its tools first
+        "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT / 'dev'}",
+        "AIRFLOW_HOME": str(tmp_path / "airflow-home"),
+    }
+    if TARGETS[name].install_file == "requirements-composer.txt":
+        env["SFPD_DBT_EXECUTION_MODE"] = "virtualenv"
+        env["SFPD_DBT_VIRTUALENV_DIR"] = str(PROJECT_ROOT / ".venv-targets" / "dbt-virtualenv")
+    done = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUITE],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
