@@ -17,9 +17,11 @@ from tests.conftest import PROJECT_ROOT
 # (the oldest pyarrow and pandas; dbt in Cosmos's virtualenv). The newest Airflow (3.3.2) is the
 # project's own venv, where the rest of the suite runs.
 VENV_TARGETS = ("astro-3.1", "composer-3.1")
-# What each venv runs: the unit tests, every DAG file's import and rules, one daily run
-# (`airflow dags test` against the replay server, twice: the rerun changes nothing).
-SUITE = ["tests/unit", "tests/dags/test_dag_integrity.py", "tests/e2e/test_daily_dag.py"]
+# What each venv runs: the unit tests and every DAG file's import and rules (default settings),
+# then one daily run (`airflow dags test` against the replay server, twice: the rerun changes
+# nothing) with dbt where the target puts it.
+CHECKS = ["tests/unit", "tests/dags/test_dag_integrity.py"]
+DAILY_RUN = ["tests/e2e/test_daily_dag.py"]
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
@@ -43,11 +45,18 @@ def test_the_suite_passes_in_the_target_environment(name, tmp_path):
         "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT / 'dev'}",
         "AIRFLOW_HOME": str(tmp_path / "airflow-home"),
     }
+    dbt = {}
     if TARGETS[name].install_file == "requirements-composer.txt":
-        env["SFPD_DBT_EXECUTION_MODE"] = "virtualenv"
-        env["SFPD_DBT_VIRTUALENV_DIR"] = str(PROJECT_ROOT / ".venv-targets" / "dbt-virtualenv")
-    done = subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUITE],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+        dbt = {
+            "SFPD_DBT_EXECUTION_MODE": "virtualenv",
+            "SFPD_DBT_VIRTUALENV_DIR": str(PROJECT_ROOT / ".venv-targets" / "dbt-virtualenv"),
+        }
+    for tests, settings in ((CHECKS, {}), (DAILY_RUN, dbt)):
+        done = subprocess.run(
+            [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+            cwd=PROJECT_ROOT,
+            env={**env, **settings},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
