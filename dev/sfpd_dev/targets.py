@@ -170,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: {path.relative_to(PROJECT_ROOT)} differs from a fresh resolution")
                 failed = True
         added = len(pins(lock)) - len(pins(preinstalled))
-        print(f"{name}: {len(pins(lock))} packages, {added} added by {target.install_file}, "
-              f"upgraded {upgraded(preinstalled, lock)}")  # fmt: skip
+        print(f"{name} ({target.title}): {len(pins(lock))} packages, {added} added by "
+              f"{target.install_file}, upgraded {upgraded(preinstalled, lock)}")  # fmt: skip
     return 1 if failed else 0
 
 
