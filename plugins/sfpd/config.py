@@ -79,6 +79,12 @@ class Settings:
             raise ConfigError("SFPD_MAX_REJECT_SHARE must be between 0 and 1 (0.01 = 1%)")
         lake_uri = env.get("SFPD_LAKE_URI", (root / "data" / "lake").as_uri())
         gcp_project = env.get("SFPD_GCP_PROJECT") or None
+        if warehouse == "duckdb" and not lake_uri.startswith("file:///"):
+            raise ConfigError(
+                f"SFPD_WAREHOUSE=duckdb loads the lake from local files: "
+                f"SFPD_LAKE_URI={lake_uri!r} must be file:///absolute/path "
+                "(a gs:// lake needs SFPD_WAREHOUSE=bigquery)"
+            )
         if warehouse == "bigquery":
             if not gcp_project:
                 raise ConfigError("SFPD_WAREHOUSE=bigquery needs SFPD_GCP_PROJECT (the project id)")

@@ -33,6 +33,9 @@ def test_defaults_are_the_embedded_warehouse_under_the_project():
         ({"SFPD_PAGE_SIZE": "60000"}, "between 1 and 50000"),
         ({**BIGQUERY, "SFPD_GCP_PROJECT": ""}, "needs SFPD_GCP_PROJECT"),
         ({**BIGQUERY, "SFPD_LAKE_URI": "file:///tmp/lake"}, "SFPD_LAKE_URI=gs://bucket/prefix"),
+        # DuckDB loads local files: a gs:// lake would fail in the merge, after the extract
+        ({"SFPD_LAKE_URI": "gs://bucket/sfpd"}, "duckdb .* needs SFPD_WAREHOUSE=big"),
+        ({"SFPD_LAKE_URI": "data/lake"}, "SFPD_LAKE_URI='data/lake' must be file:///absolute"),
         ({"SFPD_DBT_EXECUTION_MODE": "kubernetes"}, "SFPD_DBT_EXECUTION_MODE='kubernetes' is not"),
     ],
 )
