@@ -146,10 +146,9 @@ def test_duckdb_reads_lake_parquet_as_the_declared_types(tmp_path, api_rows):
     expected = duckdb_columns()
     # pyarrow < 23 (Composer 3.1.7's 18.1) marks Parquet TIME as adjusted to UTC, which DuckDB
     # reads as TIMETZ; staging casts every column to the raw table's type (load_staging.sql)
-    time = pq.ParquetFile(tmp_path / "part.parquet").schema_arrow.get_field_index("incident_time")
-    if "isAdjustedToUTC=true" in str(
-        pq.ParquetFile(tmp_path / "part.parquet").schema.column(time).logical_type
-    ):
+    written = pq.ParquetFile(tmp_path / "part.parquet")
+    time = written.schema_arrow.get_field_index("incident_time")
+    if "isAdjustedToUTC=true" in str(written.schema.column(time).logical_type):
         expected[time] = ("incident_time", "TIME WITH TIME ZONE")
     assert [(name, kind) for name, kind, *_ in described] == expected
     assert pa.types.is_timestamp(ARROW_SCHEMA.field("report_datetime").type)
