@@ -3,7 +3,7 @@
 
 Loads any range of *Police Department Incident Reports: 2018 to Present* (Socrata `wg3w-h783`),
 from the full history to a repair of a few weeks. Trigger it with the form: start and end date,
-chunk size, whether to build dbt afterwards, and a full-refresh switch for incremental models.
+chunk size, and whether to build dbt afterwards.
 
 Each chunk (calendar week, month or quarter) is its own window through the same code as the
 daily DAG: Socrata → lake → staging → MERGE on `row_id`, rows gone upstream deleted inside the
@@ -31,8 +31,6 @@ from sfpd.tasks import (
     warehouse_pool,
 )
 from sfpd.transform import dbt_task_group
-
-CHUNKS_XCOM = "ti.xcom_pull(task_ids='plan_chunks')"
 
 
 @task_group
@@ -77,27 +75,13 @@ def chunk(windows: list[dict]) -> list[dict]:
         "run_dbt": Param(
             True, type="boolean", title="Run dbt", description="Build the dbt project after."
         ),
-        "full_refresh": Param(
-            False,
-            type="boolean",
-            title="Full refresh",
-            description="Rebuild incremental dbt models from the whole raw table.",
-        ),
     },
 )
 def sfpd_incidents_backfill() -> None:
     settings = Settings.from_env()
     chunks = plan_chunks()
     merged = chunk.expand(windows=chunks)
-    dbt = dbt_task_group(
-        settings,
-        window={
-            "start": "{{ " + CHUNKS_XCOM + "[0][0]['start'] }}",
-            "end": "{{ " + CHUNKS_XCOM + "[-1][-1]['end'] }}",
-        },
-        full_refresh="{{ params.full_refresh }}",
-        group_id="dbt",
-    )
+    dbt = dbt_task_group(settings, group_id="dbt")
     built = summarise_backfill(merged) >> dbt_requested() >> dbt
     built >> report.override(pool=warehouse_pool(settings))(chunks)
 

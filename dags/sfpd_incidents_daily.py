@@ -3,8 +3,10 @@
 
 Pulls a rolling two-month window of DataSF's *Police Department Incident Reports: 2018 to
 Present* (Socrata `wg3w-h783`), writes it to the lake as typed Parquet, MERGEs it into the raw
-table on `row_id`, builds the dbt project (Cosmos task group), then renders an HTML report of
-the marts into the lake (`<lake>/<dataset>/reports/`; its URI is the `report` task's XCom).
+table on `row_id`, catches up what changed upstream outside the window (rows with a newer
+`:updated_at` wherever their date, and loaded days whose counts differ from the source's),
+builds the dbt project (Cosmos task group), then renders an HTML report of the marts into the
+lake (`<lake>/<dataset>/reports/`; its URI is the `report` task's XCom).
 
 The window is `[anchor - 2 months, anchor)` on `incident_datetime`, where the anchor is the San
 Francisco date of the run's data interval end, or, for a run triggered without a logical date,
@@ -18,10 +20,16 @@ from airflow.sdk import dag
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from sfpd.config import Settings
-from sfpd.tasks import default_args, extract, merge, plan_window, report, warehouse_pool
+from sfpd.tasks import (
+    catch_up,
+    default_args,
+    extract,
+    merge,
+    plan_window,
+    report,
+    warehouse_pool,
+)
 from sfpd.transform import dbt_task_group
-
-WINDOW_XCOM = "ti.xcom_pull(task_ids='plan_window')"
 
 
 @dag(
@@ -37,15 +45,8 @@ WINDOW_XCOM = "ti.xcom_pull(task_ids='plan_window')"
 def sfpd_incidents_daily() -> None:
     settings = Settings.from_env()
     window = plan_window()
-    merged = merge(extract(window))
-    dbt = dbt_task_group(
-        settings,
-        window={
-            "start": "{{ " + WINDOW_XCOM + "['start'] }}",
-            "end": "{{ " + WINDOW_XCOM + "['end'] }}",
-        },
-        group_id="dbt",
-    )
+    merged = merge(extract(window)) >> catch_up()
+    dbt = dbt_task_group(settings, group_id="dbt")
     merged >> dbt >> report.override(pool=warehouse_pool(settings))(window)
 
 

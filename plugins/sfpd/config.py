@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,28 @@ def default_dbt_project_dir(root: Path) -> Path:
 
 class ConfigError(ValueError):
     """A setting has a value the pipeline cannot use."""
+
+
+# Values rendered into SQL or URLs as names: checked here, so nothing else has to quote them.
+_PATTERNS = {
+    # a Socrata dataset id ("four-by-four")
+    "SFPD_DATASET_ID": (r"[a-z0-9]{4}-[a-z0-9]{4}", "a Socrata dataset id like wg3w-h783"),
+    # a schema (DuckDB) or dataset (BigQuery) name, rendered into SQL
+    "SFPD_RAW_SCHEMA": (r"[A-Za-z_][A-Za-z0-9_]{0,1023}", "letters, digits and _"),
+    # a GCP project id (or a domain-scoped one, example.com:project)
+    "SFPD_GCP_PROJECT": (
+        r"([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]",
+        "a GCP project id: 6-30 lowercase letters, digits and -",
+    ),
+}
+
+
+def _checked(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = env.get(name) or default
+    pattern, what = _PATTERNS[name]
+    if value is not None and not re.fullmatch(pattern, value):
+        raise ConfigError(f"{name}={value!r} is not {what}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -78,7 +101,9 @@ class Settings:
         if not 0 <= max_reject_share <= 1:
             raise ConfigError("SFPD_MAX_REJECT_SHARE must be between 0 and 1 (0.01 = 1%)")
         lake_uri = env.get("SFPD_LAKE_URI", (root / "data" / "lake").as_uri())
-        gcp_project = env.get("SFPD_GCP_PROJECT") or None
+        if lake_uri.startswith("gs://") and not lake_uri.removeprefix("gs://").strip("/"):
+            raise ConfigError(f"SFPD_LAKE_URI={lake_uri!r} names no bucket: gs://bucket/prefix")
+        gcp_project = _checked(env, "SFPD_GCP_PROJECT", None)
         if warehouse == "duckdb" and not lake_uri.startswith("file:///"):
             raise ConfigError(
                 f"SFPD_WAREHOUSE=duckdb loads the lake from local files: "
@@ -106,11 +131,11 @@ class Settings:
             warehouse=warehouse,
             duckdb_path=duckdb_path,
             lake_uri=lake_uri,
-            dataset_id=env.get("SFPD_DATASET_ID", DEFAULT_DATASET_ID),
+            dataset_id=_checked(env, "SFPD_DATASET_ID", DEFAULT_DATASET_ID),
             socrata_conn_id=env.get("SFPD_SOCRATA_CONN_ID", "socrata_default"),
             page_size=page_size,
             dbt_project_dir=Path(env.get("SFPD_DBT_PROJECT_DIR", default_dbt_project_dir(root))),
-            raw_schema=env.get("SFPD_RAW_SCHEMA", "sfpd_raw"),
+            raw_schema=_checked(env, "SFPD_RAW_SCHEMA", "sfpd_raw"),
             max_reject_share=max_reject_share,
             gcp_conn_id=env.get("SFPD_GCP_CONN_ID", "google_cloud_default"),
             gcp_project=gcp_project,

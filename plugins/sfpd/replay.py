@@ -1,10 +1,14 @@
 """A Socrata-compatible replay server over bundled real rows, for offline runs and tests.
 
 Serves ``GET /resource/<dataset_id>.json`` with the SODA 2.x query parameters the pipeline (or
-any client) uses: ``$select`` (columns, or ``count(*) [AS alias]``), ``$where`` (comparisons
-joined by AND/OR, parentheses), ``$order`` (``:id`` or columns, ASC/DESC), ``$limit`` (default
-1,000 like Socrata) and ``$offset``. Like Socrata, null values are left out of JSON rows and an
-unknown column or bad query is answered with HTTP 400 and a JSON error.
+any client) uses: ``$select`` (columns, ``*``, the system fields ``:id``, ``:created_at`` and
+``:updated_at`` by name or as ``:*``, ``count``/``min``/``max`` and ``date_trunc_ymd``/``_ym``/
+``_y`` of a column, each ``[AS alias]``), ``$where`` (comparisons joined by AND/OR,
+parentheses), ``$group`` (expressions or aliases of ``$select``), ``$order`` (columns or output
+names, ASC/DESC), ``$limit`` (default 1,000 like Socrata) and ``$offset``. Like Socrata, null
+values are left out of JSON rows, system fields only come when selected, and an unknown column
+or bad query is answered with HTTP 400 and a JSON error. Rows changed through
+:meth:`ReplayServer.upsert` get a new ``:updated_at`` (a fixed timestamp, UTC, like Socrata's).
 
 Rows come from a folder of SODA JSON arrays (``*.json``) and DataSF CSV exports (``*.csv``,
 display-name headers, converted to API form on load).
@@ -41,8 +45,11 @@ DATASET_COLUMNS = frozenset(
     supervisor_district supervisor_district_2012 latitude longitude point data_as_of
     data_loaded_at""".split()
 )
+SYSTEM_FIELDS = (":id", ":created_at", ":updated_at")
+# when the bundled rows were published, as far as this server is concerned
+CORPUS_UPDATED_AT = "2026-01-01T00:00:00.000Z"
 DEFAULT_LIMIT = 1000
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?$")
 
 
 class SoQLError(ValueError):
@@ -87,8 +94,24 @@ def rows_from_csv_export(path: Path) -> list[dict]:
     return rows
 
 
+def _row_sid(row: dict) -> str:
+    key = row.get("row_id") or json.dumps(row, sort_keys=True)  # a malformed row may lack it
+    return f"row-{hashlib.sha1(str(key).encode()).hexdigest()[:12]}"
+
+
+def with_system_fields(row: dict, updated_at: str = CORPUS_UPDATED_AT) -> dict:
+    """The row with Socrata's system fields, keeping those it has (a stable ``:id`` from its
+    row_id)."""
+    return {
+        ":id": _row_sid(row),
+        ":created_at": updated_at,
+        ":updated_at": updated_at,
+        **row,
+    }
+
+
 def load_corpus(data_dir: Path) -> list[dict]:
-    """All rows of the folder, one per row_id, each with a stable ``:id``, in ``:id`` order."""
+    """All rows of the folder, one per row_id, each with its system fields, in ``:id`` order."""
     by_row_id: dict[str, dict] = {}
     for path in sorted(data_dir.iterdir()):
         if path.suffix == ".json":
@@ -99,12 +122,7 @@ def load_corpus(data_dir: Path) -> list[dict]:
             continue
         for row in rows:
             by_row_id[row["row_id"]] = row
-    corpus = []
-    for row_id, row in by_row_id.items():
-        digest = hashlib.sha1(row_id.encode()).hexdigest()[:12]
-        corpus.append({**row, ":id": f"row-{digest}"})
-    corpus.sort(key=lambda row: row[":id"])
-    return corpus
+    return sorted(map(with_system_fields, by_row_id.values()), key=lambda row: row[":id"])
 
 
 # --------------------------------------------------------------------------- SoQL subset
@@ -132,8 +150,8 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 def _comparable(value: object) -> object:
     if isinstance(value, str) and _TIMESTAMP.match(value):
-        try:
-            return dt.datetime.fromisoformat(value)
+        try:  # a fixed timestamp (Z) compares as UTC, a floating one as it is
+            return dt.datetime.fromisoformat(value.removesuffix("Z"))
         except ValueError:
             return value  # not a real date: compared as text
     if isinstance(value, str):
@@ -225,7 +243,7 @@ class _WhereParser:
 
 
 def _check_column(name: str) -> str:
-    if name != ":id" and name not in DATASET_COLUMNS:
+    if name not in SYSTEM_FIELDS and name not in DATASET_COLUMNS:
         raise SoQLError(f"No such column: {name}")
     return name
 
@@ -235,6 +253,107 @@ def parse_where(text: str | None) -> Predicate:
 
 
 _COUNT = re.compile(r"^count\(\s*\*\s*\)(?:\s+as\s+(?P<alias>\w+))?$", re.IGNORECASE)
+_ITEM = re.compile(
+    r"^(?:(?P<fn>\w+)\(\s*(?P<arg>\*|[:\w]+)\s*\)|(?P<column>[:\w]+|\*|:\*))"
+    r"(?:\s+as\s+(?P<alias>\w+))?$",
+    re.IGNORECASE,
+)
+_AGGREGATES: dict[str, Callable[[list], object]] = {
+    "count": len,
+    "min": lambda values: min(values, key=_comparable) if values else None,
+    "max": lambda values: max(values, key=_comparable) if values else None,
+}
+# floating timestamps truncated like Socrata's date_trunc_* (the first n characters kept)
+_TRUNCATE = {"date_trunc_ymd": 10, "date_trunc_ym": 7, "date_trunc_y": 4}
+_TRUNCATED_TAIL = "0000-01-01T00:00:00.000"
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One expression of ``$select`` (or ``$group``) and the name of its output field."""
+
+    name: str
+    column: str  # the column it reads ("*" for count(*))
+    function: str | None = None
+
+    @property
+    def aggregate(self) -> bool:
+        return self.function in _AGGREGATES
+
+    def value(self, row: dict) -> object:
+        value = row.get(self.column)
+        if self.function in _TRUNCATE and value is not None:
+            kept = _TRUNCATE[self.function]
+            return value[:kept] + _TRUNCATED_TAIL[kept:]
+        return value
+
+
+def _items(text: str) -> list[_Item]:
+    """The expressions of a ``$select`` or ``$group`` list, ``*`` and ``:*`` expanded."""
+    items: list[_Item] = []
+    for part in (part.strip() for part in text.split(",")):
+        match = _ITEM.match(part)
+        if not match:
+            raise SoQLError(f"could not parse {part!r}")
+        column, function, alias = match["column"], match["fn"], match["alias"]
+        if column in ("*", ":*"):
+            names = sorted(DATASET_COLUMNS) if column == "*" else SYSTEM_FIELDS
+            items.extend(_Item(name, name) for name in names)
+        elif column:
+            items.append(_Item(alias or column, _check_column(column)))
+        else:
+            function = function.lower()
+            if function not in _AGGREGATES and function not in _TRUNCATE:
+                raise SoQLError(f"function {function}() is not supported")
+            argument = match["arg"] if match["arg"] == "*" else _check_column(match["arg"])
+            if argument == "*" and function != "count":
+                raise SoQLError(f"{function}(*) is not a function")
+            name = alias or ("count" if argument == "*" else f"{function}_{argument.lstrip(':')}")
+            items.append(_Item(name, argument, function))
+    return items
+
+
+def _grouped(rows: list[dict], select: list[_Item], group: str, order: str) -> list[dict]:
+    """One output row per group (one for all rows without ``$group``), ordered."""
+    keys = []
+    for part in (part.strip() for part in group.split(",") if part.strip()):
+        by_name = [item for item in select if item.name == part]  # an alias of $select
+        keys.append(by_name[0] if by_name else _items(part)[0])
+    grouped_by = {(key.column, key.function) for key in keys}
+    for item in select:
+        if not item.aggregate and (item.column, item.function) not in grouped_by:
+            raise SoQLError(f"{item.name} must be in $group or inside an aggregate")
+    groups: dict[tuple, list[dict]] = collections.defaultdict(list)
+    for row in rows:
+        groups[tuple(key.value(row) for key in keys)].append(row)
+    if not keys:
+        groups.setdefault((), [])
+    output = []
+    for members in groups.values():
+        record = {}
+        for item in select:
+            if item.aggregate:
+                values = (
+                    members
+                    if item.column == "*"
+                    else [m[item.column] for m in members if m.get(item.column) is not None]
+                )
+                value = _AGGREGATES[item.function](values)
+                value = str(value) if item.function == "count" else value
+            else:
+                value = item.value(members[0])
+            if value is not None:
+                record[item.name] = value
+        output.append(record)
+    for key in reversed([part.strip() for part in order.split(",") if part.strip()]):
+        name, _, direction = key.partition(" ")
+        if name not in {item.name for item in select}:
+            raise SoQLError(f"cannot order grouped rows by {name}")
+        output.sort(
+            key=lambda record: (name not in record, _comparable(record.get(name, ""))),
+            reverse=direction.strip().upper() == "DESC",
+        )
+    return output
 
 
 def _filter_and_order(
@@ -270,11 +389,13 @@ def run_query(corpus: list[dict], params: dict[str, str], cache: dict | None = N
 
     ``cache``: see :func:`_filter_and_order`.
     """
-    matching = _filter_and_order(corpus, params.get("$where", ""), params.get("$order", ""), cache)
-    select = params.get("$select", "").strip()
-    count = _COUNT.match(select)
-    if count:
-        return [{count.group("alias") or "count": str(len(matching))}]
+    select_text = params.get("$select", "").strip() or "*"
+    select = _items(select_text)
+    group, order = params.get("$group", "").strip(), params.get("$order", "")
+    grouped = bool(group) or any(item.aggregate for item in select)
+    matching = _filter_and_order(corpus, params.get("$where", ""), "" if grouped else order, cache)
+    if _COUNT.match(select_text):  # the count before paging: no grouping pass
+        return [{select[0].name: str(len(matching))}]
     try:
         offset = int(params.get("$offset", 0))
         limit = int(params.get("$limit", DEFAULT_LIMIT))
@@ -282,11 +403,12 @@ def run_query(corpus: list[dict], params: dict[str, str], cache: dict | None = N
         raise SoQLError(f"$limit and $offset must be integers: {exc}") from exc
     if offset < 0 or limit < 0:
         raise SoQLError("$limit and $offset must not be negative")
-    page = matching[offset : offset + limit]
-    columns = (
-        [_check_column(c.strip()) for c in select.split(",")] if select else sorted(DATASET_COLUMNS)
-    )
-    return [{c: row[c] for c in columns if row.get(c) is not None} for row in page]
+    if grouped:
+        return _grouped(matching, select, group, order)[offset : offset + limit]
+    return [
+        {item.name: row[item.column] for item in select if row.get(item.column) is not None}
+        for row in matching[offset : offset + limit]
+    ]
 
 
 # --------------------------------------------------------------------------- HTTP server
@@ -417,11 +539,36 @@ class ReplayServer:
         return 200, rows, {}, 0.0
 
     def replace_corpus(self, rows: list[dict]) -> None:
-        """Serve these rows from now on (tests: rows changed, added, removed upstream)."""
+        """Serve these rows from now on, as they are (system fields added where missing)."""
         with self._lock:
-            self.corpus = sorted(rows, key=lambda row: row[":id"])
+            self.corpus = sorted(map(with_system_fields, rows), key=lambda row: row[":id"])
             self._cache.clear()
             self._replies.clear()
+
+    def _stamp(self) -> str:
+        """A fixed timestamp after every ``:updated_at`` served so far (milliseconds, UTC)."""
+        latest = max((row[":updated_at"] for row in self.corpus), default=CORPUS_UPDATED_AT)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        stamp = max(now, dt.datetime.fromisoformat(latest.removesuffix("Z")))
+        return (stamp + dt.timedelta(milliseconds=1)).isoformat(timespec="milliseconds") + "Z"
+
+    def upsert(self, rows: list[dict]) -> str:
+        """Publish rows, new or changed (matched on row_id), as Socrata's upsert does: each gets
+        a new ``:updated_at`` (new rows also ``:created_at``), returned."""
+        stamp = self._stamp()
+        by_row_id = {row["row_id"]: row for row in self.corpus}
+        for row in rows:
+            old = by_row_id.get(row["row_id"])
+            fields = {key: value for key, value in row.items() if not key.startswith(":")}
+            created = old[":created_at"] if old else stamp
+            by_row_id[row["row_id"]] = {**with_system_fields(fields, stamp), ":created_at": created}
+        self.replace_corpus(list(by_row_id.values()))
+        return stamp
+
+    def delete(self, row_ids: Iterable[str]) -> None:
+        """Remove rows (sealed upstream): they simply stop being served."""
+        gone = set(row_ids)
+        self.replace_corpus([row for row in self.corpus if row["row_id"] not in gone])
 
     @property
     def port(self) -> int:

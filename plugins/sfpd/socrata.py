@@ -1,7 +1,8 @@
 """Read a Socrata (SODA 2.x) dataset page by page, with sodapy behind a small interface.
 
-Works against any server that honours ``$select``, ``$where``, ``$order``, ``$limit``,
-``$offset`` and ``count(*)``: DataSF itself, or the replay server in :mod:`sfpd.replay`.
+Works against any server that honours ``$select``, ``$where``, ``$group``, ``$order``,
+``$limit``, ``$offset``, ``count(*)``, ``max(:updated_at)`` and ``date_trunc_ymd``: DataSF itself,
+or the replay server in :mod:`sfpd.replay`.
 Requests go through sodapy's client session (app token header, retrying adapter); bodies are
 handed over raw, because decoding each page into Python dicts was most of an extract's time
 (docs/benchmarks.md): the pipeline parses them straight into Arrow.
@@ -9,6 +10,7 @@ handed over raw, because decoding each page into Python dicts was most of an ext
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -23,6 +25,7 @@ from urllib3.util.retry import Retry
 
 from sfpd.config import DEFAULT_DATASET_ID, MAX_PAGE_SIZE
 from sfpd.schema import FIELD_NAMES
+from sfpd.window import parse_fixed_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +180,31 @@ class SocrataSource:
         """Rows matching ``where``, as the server counts them."""
         result = json.loads(self._request({"$select": "count(*) AS n", "$where": where}))
         return int(result[0]["n"])
+
+    def updated_through(self) -> dt.datetime | None:
+        """The latest ``:updated_at`` of the dataset (UTC, naive): the source's own clock for
+        "changed since" (None for an empty dataset)."""
+        result = json.loads(self._request({"$select": "max(:updated_at) AS updated_through"}))
+        value = result[0].get("updated_through") if result else None
+        return parse_fixed_timestamp(value) if value else None
+
+    def daily_counts(self, column: str = "incident_datetime") -> dict[dt.date, int]:
+        """Rows per calendar day of ``column``, over the whole dataset: one grouped request."""
+        day = f"date_trunc_ymd({column})"
+        result = json.loads(
+            self._request(
+                {
+                    "$select": f"{day} AS day, count(*) AS n",
+                    "$group": day,
+                    "$limit": MAX_PAGE_SIZE,
+                }
+            )
+        )
+        if len(result) >= MAX_PAGE_SIZE:
+            raise SourceError(f"more than {MAX_PAGE_SIZE} days in one answer")
+        return {
+            dt.date.fromisoformat(row["day"][:10]): int(row["n"]) for row in result if "day" in row
+        }
 
     def pages(
         self,

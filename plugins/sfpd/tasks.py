@@ -166,6 +166,37 @@ def merge(extracted: dict) -> dict:
     return _merge([extracted])[0]
 
 
+@task(outlets=[RAW_INCIDENTS], pool=WAREHOUSE_POOL)
+def catch_up() -> dict:
+    """What changed upstream outside the run's window (:func:`sfpd.pipeline.catch_up`): rows
+    whose ``:updated_at`` is after the last catch-up, wherever their date, then the loaded days
+    whose counts differ from the source's, loaded again. Socrata reads and MERGEs in one task:
+    it holds the warehouse pool (on DuckDB, the file) while it reads."""
+    from sfpd.pipeline import catch_up as run_catch_up
+    from sfpd.socrata import SocrataSource
+
+    settings = Settings.from_env()
+    endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
+    with SocrataSource(endpoint, settings.page_size) as source:
+        result = run_catch_up(
+            source,
+            lake_for(settings),
+            warehouse_for(settings),
+            settings.dataset_id,
+            get_current_context()["run_id"],
+            settings.max_reject_share,
+        )
+    changed = result.changed
+    log.info(
+        "Catch-up: %s rows changed upstream (inserted %s, updated %s); %d loaded days differed "
+        "from the source's counts, %d window(s) loaded again (deleted %d)",
+        changed.rows_read if changed else 0, changed.rows_inserted if changed else 0,
+        changed.rows_updated if changed else 0, result.days_differing, len(result.reloaded),
+        sum(r.rows_deleted for r in result.reloaded),
+    )  # fmt: skip
+    return result.to_dict()
+
+
 def _label(windows: list[dict[str, str]]) -> None:
     """Names a backfill task's map index in the grid by the span of its chunks."""
     get_current_context()["chunks"] = f"{windows[0]['start']} to {windows[-1]['end']}"

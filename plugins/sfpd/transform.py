@@ -184,13 +184,10 @@ def _sensors_after_producer(group: DbtTaskGroup) -> None:
             task.trigger_rule = TriggerRule.NONE_FAILED
 
 
-def dbt_task_group(
-    settings: Settings, window: dict[str, str], full_refresh: bool | str = False, **kwargs: Any
-) -> DbtTaskGroup:
+def dbt_task_group(settings: Settings, **kwargs: Any) -> DbtTaskGroup:
     """Seeds, models and their tests in dependency order, a task per node (see
-    :func:`_execution` for how dbt runs). ``window`` holds the run's ``start`` and ``end``
-    (templates rendered at run time, e.g. from plan_window's XCom), which dbt reads as
-    SFPD_WINDOW_START / SFPD_WINDOW_END; ``full_refresh`` may be a template too (a DAG param)."""
+    :func:`_execution` for how dbt runs). Every model is a view or a table rebuilt whole: rows
+    change upstream at any date, so no build depends on the run's window."""
     manifest = settings.dbt_project_dir / "target" / "manifest.json"
     if not manifest.exists():
         raise ManifestMissing(f"{manifest} is missing: build it with `make manifest` (dbt parse)")
@@ -200,10 +197,8 @@ def dbt_task_group(
         install_dbt_deps=False,
         env_vars={
             **settings.dbt_env(),
-            "SFPD_WINDOW_START": window["start"],
-            "SFPD_WINDOW_END": window["end"],
             # dbt unit tests run in CI (`make test`), not in pipeline runs: they check code, not
-            # data, and an incremental model's unit test needs the model built already.
+            # data.
             "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
             # No manifest.json / run_results.json per task: Cosmos runs each task in a temporary
             # copy of the project, deleted after, and reads the results in memory; writing them
@@ -225,11 +220,7 @@ def dbt_task_group(
             test_behavior=test_behavior,
             should_detach_multiple_parents_tests=test_behavior == TestBehavior.BUILD,
         ),
-        operator_args={
-            "install_deps": False,
-            "full_refresh": full_refresh,
-            **execution_args,
-        },
+        operator_args={"install_deps": False, **execution_args},
         **kwargs,
     )
     if execution_config.execution_mode == ExecutionMode.WATCHER:

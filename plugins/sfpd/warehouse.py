@@ -3,13 +3,15 @@
 Two warehouses with one contract (:meth:`merge_window`): DuckDB (embedded default) and BigQuery
 (production). SQL lives in ``sql/<dialect>/*.sql``; column lists come from :mod:`sfpd.schema`.
 
-After a complete read the raw table's window equals the source's window: changed rows are
-updated, new rows inserted, rows the source no longer has (sealed records) deleted; rows outside
-the window are never touched. The target is limited to the window's dates with literal bounds,
-so BigQuery prunes partitions: a run's bytes grow with the window, not with the table. Nothing
-is changed unless the staged rows are exactly the rows the extract wrote, with unique row_ids,
-all inside the window. Each load leaves a row in ``load_audit``; quarantined rows go to
-``incidents_rejects``.
+A merge upserts the staged rows on ``row_id`` wherever the raw table holds them (a row whose
+incident date moved upstream is updated in place: ``row_id`` stays unique across the table) and,
+for a window, deletes the window's rows the source no longer has (sealed records). A catch-up
+(:class:`~sfpd.window.UpdatedBetween`) deletes nothing. On BigQuery the MERGE's target is limited
+with literal dates to the window's partitions and those holding the staged row_ids, so a run's
+bytes grow with what it loads, not with the table (docs/bigquery.md). Nothing is changed unless
+the staged rows are exactly the rows the extract wrote, with unique row_ids, all inside the
+window. Each load leaves a row in ``load_audit`` (with the source's ``:updated_at`` as of its
+read: the catch-up's watermark); quarantined rows go to ``incidents_rejects``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import pyarrow as pa
 from sfpd.lake import file_uri_to_path
 from sfpd.schema import bigquery_columns, duckdb_columns
 from sfpd.sql import render
-from sfpd.window import Window
+from sfpd.window import UpdatedBetween, Window
 
 log = logging.getLogger(__name__)
 
@@ -99,18 +101,27 @@ def connect_duckdb(
             delay = min(delay * 2, 5.0)
 
 
+Scope = Window | UpdatedBetween
+
+
+def _kind(scope: Scope) -> str:
+    return "window" if isinstance(scope, Window) else "catch-up"
+
+
 @dataclass(frozen=True)
 class MergeResult:
     run_id: str
-    window_start: str
-    window_end: str
+    kind: str  # "window" or "catch-up"
+    window_start: str | None  # the window's dates; None for a catch-up
+    window_end: str | None
     rows_read: int
     rows_rejected: int
     rows_inserted: int
     rows_updated: int
     rows_deleted: int
-    rows_in_window_before: int
+    rows_in_window_before: int  # 0 for a catch-up
     rows_in_window_after: int
+    source_updated_through: str | None  # the source's latest :updated_at when the read began
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -128,18 +139,28 @@ class Warehouse(Protocol):
 
     def merge_window(
         self,
-        window: Window,
+        scope: Scope,
         uris: list[str],
         *,
         rejects_uri: str,
         expected_rows: int,
         rows_read: int,
         run_id: str,
+        source_updated_through: dt.datetime | None = None,
     ) -> MergeResult: ...
+
+    def watermark(self) -> dt.datetime | None:
+        """Where the next catch-up starts (UTC): see sql/*/watermark.sql."""
+
+    def covered_windows(self) -> list[Window]:
+        """The date windows loaded so far."""
+
+    def daily_counts(self) -> dict[dt.date, int]:
+        """Rows per incident day, merged plus quarantined (what the source counts)."""
 
 
 def _refuse_unfit_staging(
-    window: Window, expected: int, staged: int, duplicates: int, outside: int
+    window: Scope, expected: int, staged: int, duplicates: int, outside: int
 ) -> None:
     problems = []
     if staged != expected:
@@ -155,27 +176,49 @@ def _refuse_unfit_staging(
 
 
 def _result(
-    window: Window, run_id: str, rows_read: int, rejected: int, diff: tuple, after: int
+    scope: Scope,
+    run_id: str,
+    rows_read: int,
+    rejected: int,
+    diff: tuple,
+    before: tuple,
+    after: tuple,
+    source_updated_through: dt.datetime | None,
 ) -> MergeResult:
-    """The counts of a MERGE, checked: the window must hold what the diff said it would."""
-    inserted, updated, deleted, before = diff
-    if after != before + inserted - deleted:
+    """The counts of a MERGE, checked: the table must hold what the diff said it would.
+    ``before``/``after``: (rows in the window, rows in the table)."""
+    inserted, updated, deleted = diff
+    if after[1] != before[1] + inserted - deleted:
         raise RuntimeError(
-            f"window {window.label}: {before} rows + {inserted} inserted - {deleted} deleted "
-            f"should leave {before + inserted - deleted}, the table has {after}"
+            f"{scope.label}: {before[1]} rows + {inserted} inserted - {deleted} deleted "
+            f"should leave {before[1] + inserted - deleted}, the table has {after[1]}"
         )
+    window = scope if isinstance(scope, Window) else None
     return MergeResult(
         run_id=run_id,
-        window_start=window.start.isoformat(),
-        window_end=window.end.isoformat(),
+        kind=_kind(scope),
+        window_start=window.start.isoformat() if window else None,
+        window_end=window.end.isoformat() if window else None,
         rows_read=rows_read,
         rows_rejected=rejected,
         rows_inserted=inserted,
         rows_updated=updated,
         rows_deleted=deleted,
-        rows_in_window_before=before,
-        rows_in_window_after=after,
+        rows_in_window_before=before[0],
+        rows_in_window_after=after[0],
+        source_updated_through=(
+            source_updated_through.isoformat() if source_updated_through else None
+        ),
     )
+
+
+def _audit_values(result: MergeResult) -> dict:
+    keys = ("run_id", "kind", "rows_read", "rows_rejected", "rows_inserted", "rows_updated")
+    return {key: getattr(result, key) for key in (*keys, "rows_deleted")}
+
+
+def _windows(rows: list[tuple]) -> list[Window]:
+    return sorted((Window(start, end) for start, end in rows), key=lambda w: (w.start, w.end))
 
 
 def _now() -> dt.datetime:
@@ -198,8 +241,8 @@ class DuckDBWarehouse:
             "columns": duckdb_columns(),
         }
 
-    def _sql(self, name: str) -> str:
-        return render(f"duckdb/{name}.sql", **self._names)
+    def _sql(self, name: str, scope: Scope | None = None) -> str:
+        return render(f"duckdb/{name}.sql", window=isinstance(scope, Window), **self._names)
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         return connect_duckdb(self.path, read_only, self.lock_wait)
@@ -210,53 +253,80 @@ class DuckDBWarehouse:
         with self.connect() as con:
             return con.sql(sql).to_arrow_table()
 
+    def _rows(self, name: str) -> list[tuple]:
+        with self.connect() as con:
+            con.execute(self._sql("create_tables"))
+            return con.execute(self._sql(name)).fetchall()
+
+    def watermark(self) -> dt.datetime | None:
+        return self._rows("watermark")[0][0]
+
+    def covered_windows(self) -> list[Window]:
+        return _windows(self._rows("covered_windows"))
+
+    def daily_counts(self) -> dict[dt.date, int]:
+        return {day: int(n) for day, n in self._rows("daily_counts")}
+
     def merge_window(
         self,
-        window: Window,
+        scope: Scope,
         uris: list[str],
         *,
         rejects_uri: str,
         expected_rows: int,
         rows_read: int,
         run_id: str,
+        source_updated_through: dt.datetime | None = None,
     ) -> MergeResult:
         """Everything in one transaction: staging, checks, MERGE, quarantine, audit."""
-        bounds = {"window_start": window.start, "window_end": window.end}
+        window = scope if isinstance(scope, Window) else None
+        bounds = {"window_start": window.start, "window_end": window.end} if window else {}
         loaded_at = _now()
+        rejects_file = str(file_uri_to_path(rejects_uri))
         with self.connect() as con:
             con.execute(self._sql("create_tables"))
             con.execute("BEGIN TRANSACTION")
             try:
                 paths = [str(file_uri_to_path(uri)) for uri in uris]
                 con.execute(self._sql("load_staging"), {"files": paths})
-                checks = con.execute(self._sql("check_staging"), bounds).fetchone()
-                _refuse_unfit_staging(window, expected_rows, *checks)
-                diff = con.execute(self._sql("diff"), bounds).fetchone()
-                con.execute(self._sql("merge"), {**bounds, "loaded_at": loaded_at})
-                rejects_file = str(file_uri_to_path(rejects_uri))
-                con.execute(self._sql("delete_rejects"), bounds)
+                checks = con.execute(self._sql("check_staging", scope), bounds).fetchone()
+                _refuse_unfit_staging(scope, expected_rows, *checks)
+                before = con.execute(self._sql("count_rows", scope), bounds).fetchone()
+                diff = con.execute(self._sql("diff", scope), bounds).fetchone()
+                con.execute(self._sql("merge", scope), {**bounds, "loaded_at": loaded_at})
+                con.execute(
+                    self._sql("delete_rejects", scope), {**bounds, "rejects_file": rejects_file}
+                )
                 con.execute(
                     self._sql("insert_rejects"),
-                    {**bounds, "loaded_at": loaded_at, "rejects_file": rejects_file},
+                    {
+                        "window_start": window.start if window else None,
+                        "window_end": window.end if window else None,
+                        "loaded_at": loaded_at,
+                        "rejects_file": rejects_file,
+                    },
                 )
-                rejected = rows_read - expected_rows
-                after = con.execute(self._sql("count_window"), bounds).fetchone()[0]
-                result = _result(window, run_id, rows_read, rejected, diff, after)
+                after = con.execute(self._sql("count_rows", scope), bounds).fetchone()
+                result = _result(
+                    scope, run_id, rows_read, rows_read - expected_rows, diff, before, after,
+                    source_updated_through,
+                )  # fmt: skip
                 con.execute(
                     self._sql("insert_audit"),
-                    {**bounds, **_audit_values(result), "loaded_at": loaded_at},
+                    {
+                        **_audit_values(result),
+                        "window_start": window.start if window else None,
+                        "window_end": window.end if window else None,
+                        "loaded_at": loaded_at,
+                        "source_updated_through": source_updated_through,
+                    },
                 )
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        log.info("MERGE of window %s into %s: %s", window.label, self.path, result)
+        log.info("MERGE of %s into %s: %s", scope.label, self.path, result)
         return result
-
-
-def _audit_values(result: MergeResult) -> dict:
-    keys = ("run_id", "rows_read", "rows_rejected", "rows_inserted", "rows_updated")
-    return {key: getattr(result, key) for key in (*keys, "rows_deleted")}
 
 
 class BigQueryWarehouse:
@@ -278,8 +348,16 @@ class BigQueryWarehouse:
     def ref(self, table: str) -> str:
         return f"{self.project}.{self.dataset}.{table}"
 
-    def sql(self, name: str, window: Window | None = None, loaded_at: dt.datetime | None = None):
-        """A statement of ``sql/bigquery``; window bounds are rendered as DATE literals."""
+    def sql(
+        self,
+        name: str,
+        scope: Scope | None = None,
+        loaded_at: dt.datetime | None = None,
+        dates: list[dt.date] = (),
+    ) -> str:
+        """A statement of ``sql/bigquery``; dates are rendered as DATE literals (partition
+        pruning): the window's bounds and ``dates``, the other partitions a MERGE touches."""
+        window = scope if isinstance(scope, Window) else None
         return render(
             f"bigquery/{name}.sql",
             raw=self.ref(RAW_TABLE),
@@ -291,6 +369,7 @@ class BigQueryWarehouse:
             cluster_by=CLUSTER_BY,
             window_start=window.start.isoformat() if window else None,
             window_end=window.end.isoformat() if window else None,
+            dates=[day.isoformat() for day in dates],
             loaded_at=loaded_at.isoformat(sep=" ", timespec="seconds") if loaded_at else None,
         )
 
@@ -313,18 +392,7 @@ class BigQueryWarehouse:
             ),
         ).result()
 
-    def merge_window(
-        self,
-        window: Window,
-        uris: list[str],
-        *,
-        rejects_uri: str,
-        expected_rows: int,
-        rows_read: int,
-        run_id: str,
-    ) -> MergeResult:
-        """Load staging, check it, then one atomic MERGE; then the quarantine and the audit.
-        A failure before the MERGE leaves the raw table as it was; a retry redoes it all."""
+    def _create_tables(self) -> None:
         from google.cloud import bigquery
 
         dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
@@ -332,25 +400,71 @@ class BigQueryWarehouse:
         self.client.create_dataset(dataset, exists_ok=True)
         self._query(self.sql("create_tables"))
         self._query(self.sql("create_side_tables"))
+
+    def watermark(self) -> dt.datetime | None:
+        self._create_tables()
+        value = self._query(self.sql("watermark"))[0][0]
+        return value.astimezone(dt.UTC).replace(tzinfo=None) if value else None
+
+    def covered_windows(self) -> list[Window]:
+        self._create_tables()
+        return _windows(self._query(self.sql("covered_windows")))
+
+    def daily_counts(self) -> dict[dt.date, int]:
+        self._create_tables()
+        return {day: int(n) for day, n in self._query(self.sql("daily_counts"))}
+
+    def merge_window(
+        self,
+        scope: Scope,
+        uris: list[str],
+        *,
+        rejects_uri: str,
+        expected_rows: int,
+        rows_read: int,
+        run_id: str,
+        source_updated_through: dt.datetime | None = None,
+    ) -> MergeResult:
+        """Load staging, check it, then one atomic MERGE; then the quarantine and the audit.
+        A failure before the MERGE leaves the raw table as it was; a retry redoes it all (the
+        audit row, and with it a catch-up's watermark, is written last)."""
+        from google.cloud import bigquery
+
+        self._create_tables()
         self._query(self.sql("create_staging"))
         self._load(uris, STAGING_TABLE, bigquery_columns())
-        checks = self._query(self.sql("check_staging", window))[0]
-        _refuse_unfit_staging(window, expected_rows, *checks)
-        diff = self._query(self.sql("diff", window))[0]
+        checks = self._query(self.sql("check_staging", scope))[0]
+        _refuse_unfit_staging(scope, expected_rows, *checks)
+        dates = [row[0] for row in self._query(self.sql("moved_dates", scope))]
+        before = self._query(self.sql("count_rows", scope))[0]
+        diff = self._query(self.sql("diff", scope, dates=dates))[0]
         loaded_at = _now()
-        self._query(self.sql("merge", window, loaded_at))
+        self._query(self.sql("merge", scope, loaded_at, dates))
         self._load([rejects_uri], f"{REJECTS_TABLE}_staging", REJECT_COLUMNS)
-        self._query(self.sql("replace_rejects", window, loaded_at))
-        after = self._query(self.sql("count_window", window))[0][0]
-        result = _result(window, run_id, rows_read, rows_read - expected_rows, diff, after)
+        self._query(self.sql("replace_rejects", scope, loaded_at))
+        after = self._query(self.sql("count_rows", scope))[0]
+        result = _result(
+            scope, run_id, rows_read, rows_read - expected_rows, diff, before, after,
+            source_updated_through,
+        )  # fmt: skip
+        window = scope if isinstance(scope, Window) else None
         parameters = [
             bigquery.ScalarQueryParameter("run_id", "STRING", run_id),
+            bigquery.ScalarQueryParameter("kind", "STRING", result.kind),
+            bigquery.ScalarQueryParameter("window_start", "DATE", window and window.start),
+            bigquery.ScalarQueryParameter("window_end", "DATE", window and window.end),
+            bigquery.ScalarQueryParameter("loaded_at", "TIMESTAMP", loaded_at),
+            bigquery.ScalarQueryParameter(
+                "source_updated_through", "TIMESTAMP", source_updated_through
+            ),
             *(
                 bigquery.ScalarQueryParameter(key, "INT64", value)
                 for key, value in _audit_values(result).items()
-                if key != "run_id"
+                if key not in ("run_id", "kind")
             ),
         ]
-        self._query(self.sql("insert_audit", window, loaded_at), parameters)
-        log.info("MERGE of window %s into %s: %s", window.label, self.ref(RAW_TABLE), result)
+        self._query(self.sql("insert_audit"), parameters)
+        log.info("MERGE of %s into %s: %s", scope.label, self.ref(RAW_TABLE), result)
+        if dates:
+            log.info("Rows whose date moved upstream were in %d other partition(s)", len(dates))
         return result

@@ -1,4 +1,5 @@
-"""The rolling extraction window.
+"""What one extract reads: a window of incident dates, or the rows changed upstream since the
+last catch-up (:class:`UpdatedBetween`, whatever their dates).
 
 A run anchored at instant A covers incidents with ``start <= incident_datetime < end`` where
 ``end`` is A's calendar date in San Francisco (DataSF timestamps are floating
@@ -44,6 +45,68 @@ class Window:
     @classmethod
     def from_dict(cls, value: dict[str, str]) -> Window:
         return cls(dt.date.fromisoformat(value["start"]), dt.date.fromisoformat(value["end"]))
+
+
+def fixed_timestamp(value: dt.datetime) -> str:
+    """A naive UTC datetime as a Socrata fixed timestamp ("2026-11-25T10:00:00.000Z")."""
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def parse_fixed_timestamp(value: str) -> dt.datetime:
+    """A Socrata fixed timestamp as a naive UTC datetime."""
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+@dataclass(frozen=True)
+class UpdatedBetween:
+    """The rows whose Socrata ``:updated_at`` is in ``(after, through]``, wherever their incident
+    date is: what changed upstream between two catch-ups (UTC, naive)."""
+
+    after: dt.datetime
+    through: dt.datetime
+
+    def __post_init__(self) -> None:
+        if self.through <= self.after:
+            raise ValueError(f"catch-up {self.through} must be after {self.after}")
+
+    def soql_where(self) -> str:
+        return (
+            f":updated_at > '{fixed_timestamp(self.after)}' "
+            f"AND :updated_at <= '{fixed_timestamp(self.through)}'"
+        )
+
+    @property
+    def label(self) -> str:
+        """Name of its lake folder."""
+        return f"updated_{self.after:%Y%m%dT%H%M%S%f}_{self.through:%Y%m%dT%H%M%S%f}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "updated_after": self.after.isoformat(),
+            "updated_through": self.through.isoformat(),
+        }
+
+
+def scope_from_dict(value: dict[str, str]) -> Window | UpdatedBetween:
+    """A window or a catch-up from its ``to_dict()``."""
+    if "updated_through" in value:
+        return UpdatedBetween(
+            dt.datetime.fromisoformat(value["updated_after"]),
+            dt.datetime.fromisoformat(value["updated_through"]),
+        )
+    return Window.from_dict(value)
+
+
+def day_windows(days: list[dt.date]) -> list[Window]:
+    """The fewest windows covering exactly these days (runs of consecutive days)."""
+    windows: list[Window] = []
+    for day in sorted(set(days)):
+        if windows and windows[-1].end == day:
+            windows[-1] = Window(windows[-1].start, day + dt.timedelta(days=1))
+        else:
+            windows.append(Window(day, day + dt.timedelta(days=1)))
+    return windows
 
 
 def months_before(day: dt.date, months: int) -> dt.date:

@@ -59,12 +59,12 @@ def test_daily_dag_schedule_and_concurrency(dagbag):
     assert dag.catchup is False
     assert str(dag.timetable.description).startswith("At 06:00")
     assert dag.timezone.name == "America/Los_Angeles"
-    # extract -> merge -> every dbt node
-    merge = dag.get_task("merge")
+    # extract -> merge -> catch_up -> every dbt node
     assert dag.get_task("extract").downstream_task_ids == {"merge"}
+    assert dag.get_task("merge").downstream_task_ids == {"catch_up"}
     dbt_tasks = {t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")}
     assert "dbt.stg_sfpd__incidents.run" in dbt_tasks
-    assert merge.downstream_task_ids & dbt_tasks
+    assert dag.get_task("catch_up").downstream_task_ids & dbt_tasks
 
 
 def test_every_pool_a_task_uses_is_declared_in_airflow_settings(dagbag):
@@ -79,7 +79,7 @@ def test_backfill_dag_is_manual_with_a_validated_form(dagbag):
     assert type(dag.timetable).__name__ == "NullTimetable"  # schedule=None
     assert dag.max_active_runs == 1
     params = dag.params
-    assert set(params) == {"start_date", "end_date", "chunk", "run_dbt", "full_refresh"}
+    assert set(params) == {"start_date", "end_date", "chunk", "run_dbt"}
     assert params.get_param("start_date").schema["format"] == "date"
     assert params.get_param("chunk").schema["enum"] == ["week", "month", "quarter"]
     assert all(params.get_param(name).description for name in params)
@@ -149,7 +149,7 @@ def tasks_parsed_with(env: dict) -> dict:
 
 
 BIGQUERY = {"SFPD_WAREHOUSE": "bigquery", "SFPD_GCP_PROJECT": "p", "SFPD_LAKE_URI": "gs://b/x"}
-MERGES = {"merge", "chunk.merge"}
+MERGES = {"merge", "catch_up", "chunk.merge"}
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,6 @@ def dbt_env(tmp_path_factory, replay_server) -> dict:
 
 @pytest.fixture(scope="session")
 def built(dbt_env) -> dict:
-    """`dbt build --full-refresh`: seeds, models and data tests (as the DAG runs them)."""
-    dbt(dbt_env, "build", "--full-refresh", "--exclude-resource-type", "unit_test")
+    """`dbt build`: seeds, models and data tests (as the DAG runs them)."""
+    dbt(dbt_env, "build", "--exclude-resource-type", "unit_test")
     return dbt_env

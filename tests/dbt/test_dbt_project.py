@@ -45,7 +45,7 @@ def test_build_passes_every_data_test_on_the_real_rows(built):
 def test_unit_tests_pass(built):
     dbt(built, "test", "--select", "test_type:unit")
     unit = [r for r in results(built) if r["unique_id"].startswith("unit_test.")]
-    assert len(unit) == 5 and {r["status"] for r in unit} == {"pass"}
+    assert len(unit) == 3 and {r["status"] for r in unit} == {"pass"}
 
 
 def test_unit_tests_can_fail(built, tmp_path):
@@ -130,48 +130,31 @@ def test_rolling_28_days_and_year_over_year(built):
     ) == [(0,)]
 
 
-def test_incremental_fact_replaces_exactly_the_window(copy_env):
-    window = {"SFPD_WINDOW_START": "2019-10-01", "SFPD_WINDOW_END": "2019-11-01"}
-    inside, outside = query(
+def test_the_offence_fact_follows_the_raw_table_at_any_date(copy_env):
+    """Rows change upstream at any date (the catch-up brings them in): the next build has them,
+    old or recent, and no longer has a row removed."""
+    old, recent = query(
         copy_env,
         "SELECT "
-        "(SELECT min(row_id) FROM sfpd_raw.incidents WHERE incident_date = DATE '2019-10-15'), "
-        "(SELECT min(row_id) FROM sfpd_raw.incidents "
-        " WHERE incident_date >= DATE '2019-11-01' AND resolution != 'Unfounded')",
+        "(SELECT min(row_id) FROM sfpd_raw.incidents WHERE incident_date < DATE '2019-01-01'), "
+        "(SELECT min(row_id) FROM sfpd_raw.incidents WHERE incident_date = DATE '2019-10-15')",
     )[0]
-    assert inside and outside
     with duckdb.connect(copy_env["SFPD_DUCKDB_PATH"]) as con:
-        # upstream: a row removed inside the window, one changed inside, one changed outside
-        con.execute("DELETE FROM sfpd_raw.incidents WHERE row_id = ?", [inside])
+        con.execute("DELETE FROM sfpd_raw.incidents WHERE row_id = ?", [recent])
         con.execute(
-            "UPDATE sfpd_raw.incidents SET resolution = 'Unfounded' "
-            "WHERE incident_date = DATE '2019-10-20'"
+            "UPDATE sfpd_raw.incidents SET resolution = 'Unfounded (reviewed)', "
+            "incident_datetime = TIMESTAMP '2019-10-20 13:00', incident_date = DATE '2019-10-20' "
+            "WHERE row_id = ?",
+            [old],
         )
-        con.execute(
-            "UPDATE sfpd_raw.incidents SET resolution = 'Unfounded' WHERE row_id = ?", [outside]
-        )
-    dbt({**copy_env, **window}, "run", "--select", "fct_incident_offences")
+    dbt(copy_env, "run", "--select", "fct_incident_offences")
 
     fact = "sfpd_marts.fct_incident_offences"
-    assert query(copy_env, f"SELECT count(*) FROM {fact} WHERE row_id = '{inside}'") == [(0,)]
+    assert query(copy_env, f"SELECT count(*) FROM {fact} WHERE row_id = '{recent}'") == [(0,)]
     assert query(
-        copy_env, f"SELECT DISTINCT resolution FROM {fact} WHERE incident_date = DATE '2019-10-20'"
-    ) == [("Unfounded",)]
-    # outside the window the fact keeps what it had
-    assert query(copy_env, f"SELECT count(*) FROM {fact} WHERE row_id = '{outside}' "
-                 "AND resolution != 'Unfounded'") == [(1,)]  # fmt: skip
+        copy_env, f"SELECT incident_date, resolution FROM {fact} WHERE row_id = '{old}'"
+    ) == [(dt.date(2019, 10, 20), "Unfounded (reviewed)")]
     assert query(copy_env, f"SELECT count(*) FROM {fact}") == [(RAW_ROWS - 1,)]
-
-    dbt(copy_env, "run", "--select", "fct_incident_offences", "--full-refresh")
-    assert query(copy_env, f"SELECT resolution FROM {fact} WHERE row_id = '{outside}'") == [
-        ("Unfounded",)
-    ]
-
-
-def test_incremental_run_without_a_window_is_refused(copy_env):
-    done = dbt(copy_env, "run", "--select", "fct_incident_offences", check=False)
-    assert done.returncode != 0
-    assert "is incremental on the run's window" in done.stdout
 
 
 def test_source_freshness_reads_the_merge_load_time(copy_env):

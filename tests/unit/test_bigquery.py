@@ -16,12 +16,15 @@ import sqlglot
 from sqlglot import exp
 
 from sfpd.lake import GcsLake
-from sfpd.pipeline import extract_to_lake, merge_extract
+from sfpd.pipeline import catch_up, extract_to_lake, merge_extract
+from sfpd.replay import ReplayServer, rows_in
 from sfpd.schema import FIELD_NAMES
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import CLUSTER_BY, BigQueryWarehouse, StagingRejected
-from sfpd.window import Window
+from sfpd.window import UpdatedBetween, Window
+from tests.conftest import FIXTURES
 from tests.emulators.servers import PROJECT, bigquery_client, storage_client
+from tests.unit.test_catch_up import moved
 
 ID, RUN = "wg3w-h783", "test-run"
 NOV_DEC_2018 = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))
@@ -122,6 +125,48 @@ def test_unfit_staging_leaves_bigquery_raw_unchanged(source, lake, warehouse, gc
     assert raw_rows(warehouse) == before
 
 
+def test_bigquery_catch_up_moves_edits_and_removes_rows_wherever_they_are(lake, warehouse):
+    """Issue 15 §1 on the production SQL: the tests/unit/test_catch_up.py case, smaller."""
+    with ReplayServer(FIXTURES) as server:
+        endpoint = SocrataEndpoint(host="127.0.0.1", port=server.port, scheme="http")
+        with SocrataSource(endpoint, page_size=5000) as source:
+            for window in (NOV_DEC_2018, AUTUMN_2019):
+                merge_extract(extract_to_lake(window, source, lake, ID), warehouse, RUN)
+            old = sorted(rows_in(server.corpus, NOV_DEC_2018.soql_where()), key=_row_id)
+            recent = sorted(rows_in(server.corpus, AUTUMN_2019.soql_where()), key=_row_id)
+            server.upsert(
+                [moved(row, "2019-10-20T13:00:00") for row in old[:3]]
+                + [moved(row, "2018-12-24T09:30:00") for row in recent[:3]]
+                + [{**row, "resolution": "Unfounded (reviewed)"} for row in old[3:6]]
+            )
+            server.delete(row["row_id"] for row in old[6:8])
+
+            window = merge_extract(extract_to_lake(AUTUMN_2019, source, lake, ID), warehouse, RUN)
+            caught = catch_up(source, lake, warehouse, ID, RUN)
+
+            assert (window.rows_inserted, window.rows_updated, window.rows_deleted) == (0, 3, 3)
+            assert (caught.changed.rows_read, caught.changed.rows_inserted) == (9, 3)
+            assert sum(result.rows_deleted for result in caught.reloaded) == 2
+            loaded = {
+                row[0]: (row[4], row[17])  # incident_datetime, resolution
+                for row in raw_rows(warehouse)
+            }
+            assert len(loaded) == len(raw_rows(warehouse))  # row_id unique
+            expected = {
+                row["row_id"]: (dt.datetime.fromisoformat(row["incident_datetime"]),
+                                row.get("resolution"))
+                for window in (NOV_DEC_2018, AUTUMN_2019)
+                for row in rows_in(server.corpus, window.soql_where())
+            }  # fmt: skip
+            assert loaded == expected
+            again = catch_up(source, lake, warehouse, ID, RUN)
+            assert again.changed is None and again.reloaded == []
+
+
+def _row_id(row: dict) -> str:
+    return row["row_id"]
+
+
 # ---------------------------------------------------------------- what the emulator cannot show
 
 SQL = BigQueryWarehouse(client=None, project="prod-project", dataset="sfpd_raw")
@@ -154,8 +199,9 @@ def _date_bounds_on(condition: exp.Expression, table_alias: str) -> dict[str, st
     return bounds
 
 
-def test_merge_limits_the_target_to_the_window_partitions_with_literal_bounds():
-    merge = parse("merge")
+def test_merge_limits_the_target_to_the_window_and_the_moved_rows_partitions():
+    sql = SQL.sql("merge", NOV_DEC_2018, dt.datetime(2026, 11, 26), [dt.date(2019, 10, 2)])
+    merge = sqlglot.parse_one(sql, dialect="bigquery")
     assert isinstance(merge, exp.Merge)
     assert merge.this.sql("bigquery").startswith("`prod-project.sfpd_raw.incidents`")
     on = merge.args["on"]
@@ -167,6 +213,9 @@ def test_merge_limits_the_target_to_the_window_partitions_with_literal_bounds():
         "GTE": "CAST('2018-11-01' AS DATE)",
         "LT": "CAST('2019-01-01' AS DATE)",
     }
+    (moved,) = on.find_all(exp.In)  # the partitions where staged row_ids are now
+    assert moved.this.sql() == "target.incident_date"
+    assert [e.sql("bigquery") for e in moved.expressions] == ["CAST('2019-10-02' AS DATE)"]
     inserted = merge.find(exp.Insert)
     assert [c.name for c in inserted.this.expressions] == [*FIELD_NAMES, "_loaded_at"]
     # rows gone from the source are deleted, but only inside the window
@@ -175,8 +224,21 @@ def test_merge_limits_the_target_to_the_window_partitions_with_literal_bounds():
     assert _date_bounds_on(delete.args["condition"], "target") == _date_bounds_on(on, "target")
 
 
-def test_window_count_scans_only_the_window_partitions():
-    where = parse("count_window").args["where"]
-    bounds = {c.expression.sql("bigquery") for c in where.find_all(exp.GTE, exp.LT)}
-    assert bounds == {"CAST('2018-11-01' AS DATE)", "CAST('2019-01-01' AS DATE)"}
-    assert {c.name for c in where.find_all(exp.Column)} == {"incident_date"}
+def test_a_catch_up_merge_deletes_nothing_and_touches_only_the_rows_partitions():
+    changes = UpdatedBetween(dt.datetime(2026, 11, 25), dt.datetime(2026, 11, 26))
+    merge = sqlglot.parse_one(
+        SQL.sql("merge", changes, dt.datetime(2026, 11, 26), [dt.date(2018, 12, 24)]),
+        dialect="bigquery",
+    )
+    assert not [w for w in merge.find_all(exp.When) if w.args.get("source")]
+    (moved,) = merge.args["on"].find_all(exp.In)
+    assert [e.sql("bigquery") for e in moved.expressions] == ["CAST('2018-12-24' AS DATE)"]
+    assert not list(merge.args["on"].find_all(exp.GTE, exp.LT))
+    nothing = sqlglot.parse_one(SQL.sql("merge", changes, dt.datetime(2026, 11, 26)), "bigquery")
+    assert "FALSE" in nothing.args["on"].sql("bigquery")  # new rows only: no partition read
+
+
+def test_the_moved_rows_lookup_reads_two_columns_of_the_raw_table():
+    lookup = parse("moved_dates")
+    raw_columns = {c.name for c in lookup.find_all(exp.Column) if c.table in ("", None)}
+    assert raw_columns <= {"incident_date", "row_id"}

@@ -37,11 +37,31 @@ def test_defaults_are_the_embedded_warehouse_under_the_project():
         ({"SFPD_LAKE_URI": "gs://bucket/sfpd"}, "duckdb .* needs SFPD_WAREHOUSE=big"),
         ({"SFPD_LAKE_URI": "data/lake"}, "SFPD_LAKE_URI='data/lake' must be file:///absolute"),
         ({"SFPD_DBT_EXECUTION_MODE": "kubernetes"}, "SFPD_DBT_EXECUTION_MODE='kubernetes' is not"),
+        ({**BIGQUERY, "SFPD_LAKE_URI": "gs://"}, "SFPD_LAKE_URI='gs://' names no bucket"),
+        # names rendered into SQL and URLs
+        ({"SFPD_RAW_SCHEMA": "raw; DROP TABLE x"}, "SFPD_RAW_SCHEMA='raw; DROP TABLE x' is not"),
+        ({"SFPD_RAW_SCHEMA": "sfpd-raw"}, "letters, digits and _"),
+        ({"SFPD_DATASET_ID": "wg3w-h783.json"}, "a Socrata dataset id like wg3w-h783"),
+        ({**BIGQUERY, "SFPD_GCP_PROJECT": "My Project"}, "SFPD_GCP_PROJECT='My Project' is not"),
+        ({"SFPD_MAX_REJECT_SHARE": "5%"}, "SFPD_MAX_REJECT_SHARE must be a number"),
+        ({"SFPD_MAX_REJECT_SHARE": "2"}, "between 0 and 1"),
     ],
 )
 def test_bad_settings_are_refused_with_the_setting_named(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"SFPD_DATASET_ID": "abcd-1234", "SFPD_RAW_SCHEMA": "Raw_2"},
+        {**BIGQUERY, "SFPD_GCP_PROJECT": "example.com:my-project"},
+        {**BIGQUERY, "SFPD_LAKE_URI": "gs://bucket"},
+    ],
+)
+def test_unusual_but_valid_settings_are_accepted(env):
+    assert Settings.from_env(env).warehouse in ("duckdb", "bigquery")
 
 
 @pytest.mark.parametrize(

@@ -17,3 +17,7 @@ CREATE TABLE IF NOT EXISTS `{{ audit }}` (
     rows_deleted INT64,
     loaded_at TIMESTAMP
 );
+-- Added in 0.3 (a dataset made before gets them here): what each load was, and the source's
+-- latest :updated_at when its read began (the catch-up's watermark).
+ALTER TABLE `{{ audit }}` ADD COLUMN IF NOT EXISTS kind STRING;
+ALTER TABLE `{{ audit }}` ADD COLUMN IF NOT EXISTS source_updated_through TIMESTAMP;

@@ -1,9 +1,10 @@
 {% import "_macros.sql" as m -%}
--- What the MERGE will do: rows new to the window, changed, and gone from the source. Reads only
--- the window's partitions of the raw table.
+{% import "bigquery/_scope.sql" as s with context -%}
+-- What the MERGE will do: staged rows new to the table, staged rows changed (wherever their old
+-- copy is), and the window's rows the source no longer has. Reads the target partitions only.
 WITH target AS (
     SELECT * FROM `{{ raw }}`
-    WHERE incident_date >= DATE '{{ window_start }}' AND incident_date < DATE '{{ window_end }}'
+    WHERE {{ s.target() }}
 )
 SELECT
     COUNTIF(target.row_id IS NULL) AS rows_inserted,
@@ -11,7 +12,10 @@ SELECT
         target.row_id IS NOT NULL AND source.row_id IS NOT NULL
         AND {{ m.changed(columns) }}
     ) AS rows_updated,
-    COUNTIF(source.row_id IS NULL) AS rows_deleted,
-    COUNT(target.row_id) AS rows_in_window_before
+{%- if window_start %}
+    COUNTIF(source.row_id IS NULL AND {{ s.in_window("target.incident_date") }}) AS rows_deleted
+{%- else %}
+    0 AS rows_deleted
+{%- endif %}
 FROM `{{ staging }}` AS source
 FULL OUTER JOIN target ON target.row_id = source.row_id;

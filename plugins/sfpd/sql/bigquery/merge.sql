@@ -1,12 +1,12 @@
 {% import "_macros.sql" as m -%}
--- Make the raw table's window equal the source's: update changed rows, insert new ones, delete
--- rows the source no longer has (sealed records). The literal date bounds on the target's
--- partition column keep rows outside the window untouched and let BigQuery prune partitions.
+{% import "bigquery/_scope.sql" as s with context -%}
+-- Upsert the staged rows on row_id wherever the table holds them (a row whose incident date
+-- moved upstream is updated in place, so row_id stays unique), and delete the window's rows
+-- the source no longer has (sealed records). Literal dates on the partition column, in the
+-- match and the delete condition, limit the partitions BigQuery reads and writes.
 MERGE `{{ raw }}` AS target
 USING `{{ staging }}` AS source
-ON target.row_id = source.row_id
-    AND target.incident_date >= DATE '{{ window_start }}'
-    AND target.incident_date < DATE '{{ window_end }}'
+ON target.row_id = source.row_id AND ({{ s.target("target.incident_date") }})
 WHEN MATCHED AND {{ m.changed(columns) }} THEN UPDATE SET
 {{- m.assignments(columns) }}
     _loaded_at = TIMESTAMP '{{ loaded_at }}'
@@ -17,7 +17,6 @@ WHEN NOT MATCHED BY TARGET THEN INSERT (
 {{- m.names(columns, "source.") }},
     TIMESTAMP '{{ loaded_at }}'
 )
-WHEN NOT MATCHED BY SOURCE
-    AND target.incident_date >= DATE '{{ window_start }}'
-    AND target.incident_date < DATE '{{ window_end }}'
-    THEN DELETE;
+{%- if window_start %}
+WHEN NOT MATCHED BY SOURCE AND {{ s.in_window("target.incident_date") }} THEN DELETE
+{%- endif %};

@@ -23,3 +23,7 @@ CREATE TABLE IF NOT EXISTS {{ schema }}.load_audit (
     rows_deleted BIGINT,
     loaded_at TIMESTAMP
 );
+-- Added in 0.3 (a warehouse made before gets them here): what each load was, and the source's
+-- latest :updated_at when its read began (the catch-up's watermark).
+ALTER TABLE {{ schema }}.load_audit ADD COLUMN IF NOT EXISTS kind VARCHAR;
+ALTER TABLE {{ schema }}.load_audit ADD COLUMN IF NOT EXISTS source_updated_through TIMESTAMP;

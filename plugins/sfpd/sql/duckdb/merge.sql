@@ -1,11 +1,10 @@
 {% import "_macros.sql" as m -%}
--- Make the raw table's window equal the source's: update changed rows, insert new ones, delete
--- rows the source no longer has (sealed records). Rows outside the window are never touched:
--- the target is limited to the window's dates (on BigQuery this also prunes partitions).
+-- Upsert the staged rows on row_id wherever the table holds them (a row whose incident date
+-- moved upstream is updated in place, so row_id stays unique), and delete the window's rows
+-- the source no longer has (sealed records). Without a window (a catch-up) nothing is deleted.
 MERGE INTO {{ schema }}.{{ table }} AS target
 USING {{ schema }}.{{ staging }} AS source
 ON target.row_id = source.row_id
-    AND target.incident_date >= $window_start AND target.incident_date < $window_end
 WHEN MATCHED AND {{ m.changed(columns) }} THEN UPDATE SET
 {{- m.assignments(columns) }}
     _loaded_at = $loaded_at
@@ -16,6 +15,8 @@ WHEN NOT MATCHED BY TARGET THEN INSERT (
 {{- m.names(columns, "source.") }},
     $loaded_at
 )
+{%- if window %}
 WHEN NOT MATCHED BY SOURCE
     AND target.incident_date >= $window_start AND target.incident_date < $window_end
-    THEN DELETE;
+    THEN DELETE
+{%- endif %};

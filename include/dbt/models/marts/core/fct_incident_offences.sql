@@ -1,23 +1,13 @@
--- One row per offence (row_id). Incremental on the run's window: the window's date partitions
--- are replaced whole (BigQuery insert_overwrite with the window's static partitions; DuckDB
--- deletes the window's dates in a pre-hook and appends), so rows removed upstream leave too.
--- A MERGE on row_id could not remove them. --full-refresh rebuilds from the whole raw table.
+-- One row per offence (row_id), rebuilt whole from the raw table at each run. Rows change
+-- upstream at any date (moved, corrected or sealed: the daily run's catch-up brings them into
+-- the raw table), so a build limited to the run's window would leave them stale here.
+-- Partitioned and clustered on BigQuery, where dashboards filter by date and district.
 {{ config(
-    materialized='incremental',
-    incremental_strategy=('insert_overwrite' if target.type == 'bigquery' else 'append'),
     partition_by=(
         {'field': 'incident_date', 'data_type': 'date', 'granularity': 'day'}
         if target.type == 'bigquery' else none
     ),
-    partitions=(window_partitions() if target.type == 'bigquery' else none),
     cluster_by=(['police_district', 'category_group'] if target.type == 'bigquery' else none),
-    pre_hook=(
-        "{% if is_incremental() %}delete from {{ this }} where incident_date >= date '"
-        ~ "{{ window_bound('window_start') }}' and incident_date < date '"
-        ~ "{{ window_bound('window_end') }}'{% endif %}"
-        if target.type != 'bigquery' else []
-    ),
-    on_schema_change='fail',
 ) }}
 
 with
@@ -25,12 +15,6 @@ with
 offences as (
 
     select * from {{ ref('int_incident_offences__categorised') }}
-
-    {% if is_incremental() %}
-        where
-            incident_date >= date '{{ window_bound("window_start") }}'
-            and incident_date < date '{{ window_bound("window_end") }}'
-    {% endif %}
 
 ),
 

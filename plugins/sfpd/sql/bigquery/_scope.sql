@@ -1,0 +1,15 @@
+{#- Date predicates with literal bounds, so BigQuery prunes the raw table's partitions.
+    Import "with context": they read window_start, window_end and dates. -#}
+{% macro in_window(column="incident_date") -%}
+{{ column }} >= DATE '{{ window_start }}' AND {{ column }} < DATE '{{ window_end }}'
+{%- endmacro %}
+
+{#- The partitions a MERGE may touch: the window's, and those holding the staged row_ids now
+    (moved_dates.sql); FALSE when there are none. -#}
+{% macro target(column="incident_date") -%}
+{%- if window_start %}({{ in_window(column) }}){% endif %}
+{%- if window_start and dates %} OR {% endif %}
+{%- if dates %}{{ column }} IN (
+{%- for day in dates %}DATE '{{ day }}'{{ ", " if not loop.last }}{% endfor %}){% endif %}
+{%- if not window_start and not dates %}FALSE{% endif %}
+{%- endmacro %}

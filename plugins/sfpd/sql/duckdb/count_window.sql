@@ -1,3 +1,0 @@
-SELECT count(*)
-FROM {{ schema }}.{{ table }}
-WHERE incident_date >= $window_start AND incident_date < $window_end;

@@ -1,0 +1,179 @@
+"""Every upstream change lands once, wherever its incident date is (issue 15 §1): rows whose
+date moves into or out of the window, old rows edited or removed upstream. Real rows from the
+replay server, changed through its upsert/delete (new ``:updated_at``, like Socrata), loaded
+into DuckDB by the same functions the DAGs call."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from sfpd.lake import open_lake
+from sfpd.pipeline import IncompleteRead, catch_up, extract_to_lake, merge_extract
+from sfpd.replay import ReplayServer, rows_in
+from sfpd.schema import FIELD_NAMES
+from sfpd.socrata import SocrataEndpoint, SocrataSource
+from sfpd.warehouse import DuckDBWarehouse
+from sfpd.window import Window
+from tests.conftest import FIXTURES
+
+ID = "wg3w-h783"
+OLD = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))  # loaded once, by a backfill
+WINDOW = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))  # the daily run's window
+UNLOADED_DAY = "2019-07-04"  # a date no load has covered
+
+
+@pytest.fixture
+def server():
+    with ReplayServer(FIXTURES) as srv:
+        yield srv
+
+
+@pytest.fixture
+def source(server):
+    endpoint = SocrataEndpoint(host="127.0.0.1", port=server.port, scheme="http")
+    with SocrataSource(endpoint, page_size=2000) as src:
+        yield src
+
+
+@pytest.fixture
+def lake(tmp_path):
+    return open_lake((tmp_path / "lake").as_uri())
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    return DuckDBWarehouse(tmp_path / "wh.duckdb")
+
+
+def daily_run(source, lake, warehouse, run_id="daily"):
+    """What sfpd_incidents_daily does: its window, then the catch-up."""
+    window = merge_extract(extract_to_lake(WINDOW, source, lake, ID), warehouse, run_id)
+    return window, catch_up(source, lake, warehouse, ID, run_id)
+
+
+def raw(warehouse) -> dict[str, tuple]:
+    with warehouse.connect(read_only=True) as con:
+        rows = con.execute(
+            "SELECT row_id, incident_datetime, resolution, _loaded_at FROM sfpd_raw.incidents"
+        ).fetchall()
+    assert len(rows) == len({row[0] for row in rows}), "row_id repeated in the raw table"
+    return {row[0]: row[1:] for row in rows}
+
+
+def upstream(server, row_ids: set[str]) -> dict[str, tuple]:
+    """The source's rows: those of the loaded windows, and any other of ``row_ids``."""
+    loaded = {
+        row["row_id"] for w in (OLD, WINDOW) for row in rows_in(server.corpus, w.soql_where())
+    }
+    return {
+        row["row_id"]: (dt.datetime.fromisoformat(row["incident_datetime"]), row.get("resolution"))
+        for row in server.corpus
+        if row["row_id"] in loaded | row_ids
+    }
+
+
+def assert_level(server, warehouse, moved_away=frozenset()):
+    """The raw table holds exactly the source's rows, one copy each, upstream values."""
+    assert {k: v[:2] for k, v in raw(warehouse).items()} == upstream(server, set(moved_away))
+
+
+def moved(row: dict, when: str) -> dict:
+    """The row corrected upstream to another incident date (every date field follows)."""
+    at = dt.datetime.fromisoformat(when)
+    fields = {key: row[key] for key in FIELD_NAMES if key in row}
+    return {
+        **fields,
+        "incident_datetime": at.isoformat(timespec="milliseconds"),
+        "incident_date": at.date().isoformat() + "T00:00:00.000",
+        "incident_year": str(at.year),
+        "incident_day_of_week": at.strftime("%A"),
+    }
+
+
+def test_moved_edited_and_removed_rows_land_once_and_a_rerun_changes_nothing(
+    server, source, lake, warehouse
+):
+    merge_extract(extract_to_lake(OLD, source, lake, ID), warehouse, "backfill")
+    daily_run(source, lake, warehouse, "first")
+    assert_level(server, warehouse)
+    old = sorted(rows_in(server.corpus, OLD.soql_where()), key=lambda r: r["row_id"])
+    recent = sorted(rows_in(server.corpus, WINDOW.soql_where()), key=lambda r: r["row_id"])
+    moved_in = [moved(row, "2019-10-20T13:00:00") for row in old[:10]]
+    moved_out = [moved(row, "2018-12-24T09:30:00") for row in recent[:5]] + [
+        moved(row, f"{UNLOADED_DAY}T21:15:00") for row in recent[5:10]
+    ]
+    edited = [{**row, "resolution": "Cite or Arrest Adult (corrected)"} for row in old[10:20]]
+    server.upsert(moved_in + moved_out + edited)
+    server.delete(row["row_id"] for row in old[20:25])
+
+    window, caught = daily_run(source, lake, warehouse, "second")
+
+    moved_away = {row["row_id"] for row in recent[5:10]}
+    assert_level(server, warehouse, moved_away)
+    # the window's merge moves the rows that came in and deletes those that left it
+    assert (window.rows_inserted, window.rows_updated, window.rows_deleted) == (0, 10, 10)
+    # the catch-up reads the 30 rows changed since the first run, wherever they are now: the
+    # rows that left the window come back at their new dates, the old edits land
+    changed = caught.changed
+    assert (changed.rows_read, changed.rows_inserted, changed.rows_updated) == (30, 10, 10)
+    assert changed.rows_deleted == 0
+    # the day counts find the removed old rows: their days are loaded again
+    assert caught.days_differing == len({row["incident_datetime"][:10] for row in old[20:25]})
+    assert sum(r.rows_deleted for r in caught.reloaded) == 5
+    with warehouse.connect(read_only=True) as con:
+        for row in old[20:25]:
+            assert not con.execute(
+                "SELECT 1 FROM sfpd_raw.incidents WHERE row_id = ?", [row["row_id"]]
+            ).fetchall()
+
+    before = raw(warehouse)
+    window, caught = daily_run(source, lake, warehouse, "third")
+    assert raw(warehouse) == before  # nothing changed, _loaded_at included
+    assert (window.rows_inserted, window.rows_updated, window.rows_deleted) == (0, 0, 0)
+    assert caught.changed is None and caught.days_differing == 0 and caught.reloaded == []
+
+
+def test_a_failed_catch_up_does_not_move_the_watermark_and_the_next_run_catches_up(
+    server, source, lake, warehouse
+):
+    merge_extract(extract_to_lake(OLD, source, lake, ID), warehouse, "backfill")
+    daily_run(source, lake, warehouse, "first")
+    watermark = warehouse.watermark()
+    old = sorted(rows_in(server.corpus, OLD.soql_where()), key=lambda r: r["row_id"])
+    server.upsert([{**row, "resolution": "Unfounded"} for row in old[:7]])
+    server.upsert([moved(old[7], "2019-10-02T08:00:00")])
+
+    server.faults.count_offset = 1  # the server's count disagrees with its rows: no merge
+    with pytest.raises(IncompleteRead):
+        catch_up(source, lake, warehouse, ID, "failed")
+    server.faults.count_offset = 0
+    assert warehouse.watermark() == watermark
+
+    server.upsert([{**old[8], "resolution": "Exceptional Adult"}])  # and one more meanwhile
+    _, caught = daily_run(source, lake, warehouse, "retried")
+    assert caught.changed.rows_read == 9
+    assert_level(server, warehouse)
+    assert warehouse.watermark() > watermark
+
+
+def test_the_catch_up_is_audited_and_pages_like_a_window(server, source, lake, warehouse):
+    merge_extract(extract_to_lake(OLD, source, lake, ID), warehouse, "backfill")
+    rows = rows_in(server.corpus, OLD.soql_where())
+    server.upsert([{**row, "resolution": "Unfounded (reviewed)"} for row in rows[:4500]])
+    source.page_size = 1000
+    caught = catch_up(source, lake, warehouse, ID, "big")
+    assert caught.changed.rows_read == caught.changed.rows_updated == 4500
+    pages = [r for r in server.requests if ":updated_at >" in r.get("$where", "")]
+    offsets = [int(r["$offset"]) for r in pages if "$offset" in r]
+    assert offsets[:5] == [0, 1000, 2000, 3000, 4000]
+    watermark = warehouse.watermark()
+    with warehouse.connect(read_only=True) as con:
+        assert con.execute(
+            "SELECT kind, window_start, rows_read, source_updated_through "
+            "FROM sfpd_raw.load_audit ORDER BY loaded_at, kind DESC"
+        ).fetchall() == [
+            ("window", OLD.start, len(rows), dt.datetime(2026, 1, 1)),
+            ("catch-up", None, 4500, watermark),
+        ]
