@@ -82,12 +82,16 @@ def extract_to_lake(
     lake: Lake,
     dataset_id: str,
     max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
+    updated_through: dt.datetime | None = None,
 ) -> Extract:
     """Stream the window's (or catch-up's) rows page by page into typed Parquet files in the
-    lake, with the rows that cannot be normalised in a rejects file beside them."""
-    updated_through = (
-        window.through if isinstance(window, UpdatedBetween) else source.updated_through()
-    )
+    lake, with the rows that cannot be normalised in a rejects file beside them.
+    ``updated_through``: the source's latest ``:updated_at`` as of the read (asked for when not
+    given), recorded with the load."""
+    if updated_through is None:
+        updated_through = (
+            window.through if isinstance(window, UpdatedBetween) else source.updated_through()
+        )
     where = window.soql_where()
     expected = source.count(where)
     log.info("Socrata counts %d rows for window %s (%s)", expected, window.label, where)
@@ -155,8 +159,8 @@ class CatchUp:
         return asdict(self)
 
 
-def _load(scope, source, lake, warehouse, dataset_id, run_id, max_reject_share) -> MergeResult:
-    extract = extract_to_lake(scope, source, lake, dataset_id, max_reject_share)
+def _load(scope, through, source, lake, warehouse, dataset_id, run_id, max_reject_share):
+    extract = extract_to_lake(scope, source, lake, dataset_id, max_reject_share, through)
     return merge_extract(extract, warehouse, run_id)
 
 
@@ -198,9 +202,9 @@ def catch_up(
             )  # fmt: skip
         else:
             log.info("Catch-up: %d rows changed upstream in %s", expected, span)
-        changed = _load(scope, *args)
+        changed = _load(scope, through, *args)
     differing = _days_differing(source, warehouse)
-    reloaded = [_load(window, *args) for window in day_windows(differing)]
+    reloaded = [_load(window, through, *args) for window in day_windows(differing)]
     return CatchUp(changed, len(differing), reloaded)
 
 

@@ -24,6 +24,7 @@ QUERIES = (
     "neighborhood_by_day",
     "day_by_hour",
     "top_hotspots",
+    "emerging_hotspots",
     "daily_trend",
     "monthly_trend",
     "resolution_rates",
@@ -184,6 +185,7 @@ def render_report(data: ReportData, window: Window, generated_at: dt.datetime) -
         freshness=freshness,
         generated_at=generated_at,
         hotspots=data.top_hotspots.to_dict("records"),
+        emerging=data.emerging_hotspots.to_dict("records"),
         charts=charts,
         plotlyjs=get_plotlyjs(),
     )

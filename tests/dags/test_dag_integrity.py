@@ -148,7 +148,7 @@ def tasks_parsed_with(env: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-BIGQUERY = {"SFPD_WAREHOUSE": "bigquery", "SFPD_GCP_PROJECT": "p", "SFPD_LAKE_URI": "gs://b/x"}
+BIGQUERY = {"SFPD_WAREHOUSE": "bigquery", "SFPD_GCP_PROJECT": "sfpd-p", "SFPD_LAKE_URI": "gs://b/x"}
 MERGES = {"merge", "catch_up", "chunk.merge"}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -45,7 +46,7 @@ def test_build_passes_every_data_test_on_the_real_rows(built):
 def test_unit_tests_pass(built):
     dbt(built, "test", "--select", "test_type:unit")
     unit = [r for r in results(built) if r["unique_id"].startswith("unit_test.")]
-    assert len(unit) == 3 and {r["status"] for r in unit} == {"pass"}
+    assert len(unit) == 4 and {r["status"] for r in unit} == {"pass"}
 
 
 def test_unit_tests_can_fail(built, tmp_path):
@@ -85,23 +86,85 @@ def test_marts_add_up(built):
     ) == [(0,)]
 
 
-def test_hotspots_cover_every_cell_and_z_scores_centre_on_each_neighborhood(built):
+def test_hotspots_cover_every_cell_and_expectations_add_up(built):
     cells = query(
         built,
         "SELECT analysis_neighborhood, count(*), sum(report_count + imprecise_time_report_count), "
         "avg(z_score), "
         "sum(CASE WHEN imprecise_time_report_count > 0 AND incident_hour NOT IN (0, 12) "
-        "THEN 1 ELSE 0 END) FROM sfpd_marts.rpt_hotspots_by_neighborhood GROUP BY 1",
+        "THEN 1 ELSE 0 END), sum(report_count), sum(expected_report_count) "
+        "FROM sfpd_marts.rpt_hotspots_by_neighborhood GROUP BY 1",
     )
     assert len(cells) == 41 and {row[1] for row in cells} == {168}
     located = query(
         built,
-        "SELECT count(*) FROM sfpd_marts.fct_incident_reports "
+        "SELECT count(*) FILTER (WHERE NOT has_sensitive_offence), "
+        "count(*) FILTER (WHERE has_sensitive_offence) FROM sfpd_marts.fct_incident_reports "
         "WHERE analysis_neighborhood IS NOT NULL",
-    )
-    assert sum(row[2] for row in cells) == located[0][0]
+    )[0]
+    # every located report without a sensitive offence, once; the sensitive ones left out
+    assert sum(row[2] for row in cells) == located[0] and located[1] > 0
     assert all(row[3] is None or abs(row[3]) < 1e-9 for row in cells)
     assert all(row[4] == 0 for row in cells)  # imprecise times are only at 00:00 and 12:00
+    # the expected counts spread each neighborhood's reports over its cells
+    assert all(row[6] == pytest.approx(row[5], abs=0.01) for row in cells)
+
+
+def test_hotspot_scores_and_ranks_recomputed(built):
+    rows = query(
+        built,
+        "SELECT analysis_neighborhood, day_of_week_number, incident_hour, report_count, "
+        "expected_report_count, hotspot_score, hotspot_rank "
+        "FROM sfpd_marts.rpt_hotspots_by_neighborhood",
+    )
+    by_neighborhood, by_hour = Counter(), Counter()
+    for name, day, hour, count, *_ in rows:
+        by_neighborhood[name] += count
+        by_hour[day, hour] += count
+    total = sum(by_neighborhood.values())
+    for name, day, hour, count, expected, score, rank in rows:
+        mu = by_neighborhood[name] * by_hour[day, hour] / total
+        assert expected == pytest.approx(mu, abs=1e-4)
+        deviance = 2 * (count * math.log(max(count, 1) / mu) - (count - mu)) if mu else 0
+        assert score == pytest.approx(math.copysign(math.sqrt(max(deviance, 0)), count - mu),
+                                      abs=1e-4)  # fmt: skip
+        assert (rank is not None) == (count >= 10)
+    ranked = sorted((r for r in rows if r[6] is not None), key=lambda r: r[6])
+    assert [r[5] for r in ranked] == sorted((r[5] for r in ranked), reverse=True)
+
+
+def test_emerging_hotspots_recomputed_from_the_reports(built):
+    reports = query(
+        built,
+        "SELECT analysis_neighborhood, primary_category_group, incident_date "
+        "FROM sfpd_marts.fct_incident_reports "
+        "WHERE analysis_neighborhood IS NOT NULL AND NOT has_sensitive_offence",
+    )
+    first, last = query(
+        built, "SELECT min(incident_date), max(incident_date) FROM sfpd_marts.fct_incident_reports"
+    )[0]
+    end = last + dt.timedelta(days=1)
+    start = end - dt.timedelta(days=28)
+    baseline_start = max(first, start - dt.timedelta(days=364))
+    recent, baseline = Counter(), Counter()
+    for name, group, day in reports:
+        if day >= start:
+            recent[name, group] += 1
+        elif day >= baseline_start:
+            baseline[name, group] += 1
+    rows = query(
+        built,
+        "SELECT analysis_neighborhood, category_group, period_start_date, period_end_date, "
+        "baseline_days, recent_report_count, baseline_report_count, expected_report_count, "
+        "hotspot_rank FROM sfpd_marts.rpt_emerging_hotspots",
+    )
+    assert len(rows) == 41 * 4
+    for name, group, period_start, period_end, days, n_recent, n_base, expected, rank in rows:
+        assert (period_start, period_end, days) == (start, end, (start - baseline_start).days)
+        assert (n_recent, n_base) == (recent[name, group], baseline[name, group])
+        assert expected == pytest.approx((n_base + 0.5) * 28 / days, abs=1e-4)
+        assert (rank is not None) == (n_recent >= 10)
+    assert any(rank is not None for *_, rank in rows)
 
 
 def test_rolling_28_days_and_year_over_year(built):
@@ -170,7 +233,7 @@ def test_public_marts_have_enforced_contracts_and_documented_columns(built):
         node for node in manifest(built)["nodes"].values()
         if node["resource_type"] == "model" and node["fqn"][1] == "marts"
     ]  # fmt: skip
-    assert len(marts) == 8
+    assert len(marts) == 9
     for node in marts:
         assert node["config"]["contract"]["enforced"] is True, node["name"]
         assert node["description"], node["name"]

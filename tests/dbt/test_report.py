@@ -39,11 +39,11 @@ def test_heatmaps_cover_every_neighborhood_day_and_hour(data, built):
     assert len(by_day) == 41 * 7 and set(by_day["day_of_week"]) == set(DAYS)
     assert len(data.day_by_hour) == 7 * 24
     assert set(data.day_by_hour["incident_hour"]) == set(range(24))
-    # every report with a neighborhood is in the first heatmap once
+    # every report with a neighborhood and no sensitive offence is in the first heatmap once
     located = query(
         built,
         "SELECT count(*) FROM sfpd_marts.fct_incident_reports "
-        "WHERE analysis_neighborhood IS NOT NULL",
+        "WHERE analysis_neighborhood IS NOT NULL AND NOT has_sensitive_offence",
     )
     assert by_day["reports"].sum() == located[0][0]
 
@@ -74,11 +74,30 @@ def test_daily_lines_cover_every_day_and_break_where_a_group_has_none(data):
     assert series["property"]["reports"].isna().sum() > 60
 
 
-def test_top_hotspots_are_the_highest_z_scores(data, built):
+def test_top_hotspots_have_the_minimum_count_and_the_highest_scores(data, built):
     hotspots = data.top_hotspots
-    assert len(hotspots) == TOP and hotspots["z_score"].is_monotonic_decreasing
-    best = query(built, "SELECT max(z_score) FROM sfpd_marts.rpt_hotspots_by_neighborhood")
-    assert hotspots["z_score"][0] == pytest.approx(best[0][0])
+    assert len(hotspots) == TOP and hotspots["hotspot_score"].is_monotonic_decreasing
+    assert (hotspots["report_count"] >= 10).all()  # no quiet cell of 2-7 reports
+    best = query(
+        built,
+        "SELECT max(hotspot_score) FROM sfpd_marts.rpt_hotspots_by_neighborhood "
+        "WHERE report_count >= 10",
+    )
+    assert hotspots["hotspot_score"][0] == pytest.approx(best[0][0])
+    assert not hotspots["includes_sensitive_categories"].any()
+
+
+def test_emerging_hotspots_are_rising_cells_with_the_minimum_count(data):
+    emerging = data.emerging_hotspots
+    assert len(emerging) > 0 and emerging["hotspot_score"].is_monotonic_decreasing
+    assert (emerging["recent_report_count"] >= 10).all()
+    assert (emerging["recent_report_count"] > emerging["expected_report_count"]).all()
+
+
+def test_the_report_says_how_to_read_the_hotspots_and_what_it_leaves_out(report_file):
+    html = report_file.read_text()
+    assert 'id="how-to-read-hotspots"' in html and 'id="how-to-read-emerging"' in html
+    assert "are left out of both tables" in html and "include_sensitive_categories" in html
 
 
 def test_report_is_one_offline_file(report_file):

@@ -152,8 +152,9 @@ def test_the_composer_dbt_virtualenv_gets_the_dbt_pins(tmp_path):
     from sfpd_dev.targets import pins
 
     settings = Settings.from_env(
-        {"SFPD_WAREHOUSE": "bigquery", "SFPD_LAKE_URI": "gs://lake/sfpd", "SFPD_GCP_PROJECT": "p",
-         "SFPD_DBT_EXECUTION_MODE": "virtualenv", "SFPD_DBT_VIRTUALENV_DIR": str(tmp_path)}
+        {"SFPD_WAREHOUSE": "bigquery", "SFPD_LAKE_URI": "gs://lake/sfpd",
+         "SFPD_GCP_PROJECT": "sfpd-project", "SFPD_DBT_EXECUTION_MODE": "virtualenv",
+         "SFPD_DBT_VIRTUALENV_DIR": str(tmp_path)}
     )  # fmt: skip
     config, _, operator_args = _execution(settings)
     assert config.execution_mode == ExecutionMode.VIRTUALENV

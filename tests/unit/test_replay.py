@@ -2,7 +2,7 @@
 
 import pytest
 
-from sfpd.replay import DEFAULT_LIMIT, SoQLError, load_corpus, run_query
+from sfpd.replay import DEFAULT_LIMIT, ReplayServer, SoQLError, load_corpus, run_query
 from tests.conftest import FIXTURES
 
 
@@ -56,3 +56,62 @@ def test_order_by_column_descending_with_offset(corpus):
 def test_bad_queries_are_refused(corpus, params):
     with pytest.raises(SoQLError):
         run_query(corpus, params)
+
+
+def test_system_fields_come_only_when_selected_by_name_or_wildcard(corpus):
+    (plain,) = run_query(corpus, {"$limit": "1"})
+    assert not [key for key in plain if key.startswith(":")]
+    (named,) = run_query(corpus, {"$select": ":id, :updated_at, row_id", "$limit": "1"})
+    assert sorted(named) == [":id", ":updated_at", "row_id"]
+    (everything,) = run_query(corpus, {"$select": ":*, *", "$limit": "1"})
+    assert {":id", ":created_at", ":updated_at", "row_id", "incident_datetime"} <= set(everything)
+    assert everything[":updated_at"].endswith("Z")  # a fixed timestamp, UTC
+
+
+def test_aggregates_and_group_by_expression_or_alias(corpus):
+    where = "incident_datetime >= '2018-12-01T00:00:00' AND incident_datetime < '2018-12-03'"
+    by_expression = run_query(
+        corpus,
+        {
+            "$select": "date_trunc_ymd(incident_datetime) AS day, count(*) AS n",
+            "$where": where,
+            "$group": "date_trunc_ymd(incident_datetime)",
+            "$order": "day",
+        },
+    )
+    by_alias = run_query(
+        corpus,
+        {"$select": "date_trunc_ymd(incident_datetime) AS day, count(*) AS n", "$where": where,
+         "$group": "day", "$order": "day DESC"},
+    )  # fmt: skip
+    days = {}
+    for row in corpus:
+        if "2018-12-01" <= row["incident_datetime"][:10] < "2018-12-03":
+            day = row["incident_datetime"][:10] + "T00:00:00.000"
+            days[day] = days.get(day, 0) + 1
+    assert by_expression == [{"day": d, "n": str(n)} for d, n in sorted(days.items())]
+    assert by_alias == by_expression[::-1]
+    (latest,) = run_query(corpus, {"$select": "max(:updated_at), min(incident_datetime)"})
+    assert latest == {
+        "max_updated_at": max(row[":updated_at"] for row in corpus),
+        "min_incident_datetime": min(row["incident_datetime"] for row in corpus),
+    }
+    with pytest.raises(SoQLError, match="must be in \\$group"):
+        run_query(corpus, {"$select": "police_district, count(*)"})
+
+
+def test_upsert_stamps_a_later_updated_at_and_delete_removes(corpus):
+    with ReplayServer(FIXTURES) as server:
+        before = max(row[":updated_at"] for row in server.corpus)
+        row = server.corpus[0]
+        stamp = server.upsert([{**row, "resolution": "Unfounded (reviewed)"}])
+        assert stamp > before
+        (changed,) = run_query(
+            server.corpus,
+            {"$select": ":*, resolution", "$where": f":updated_at > '{before}'"},
+        )
+        assert changed[":id"] == row[":id"] and changed[":updated_at"] == stamp
+        assert changed[":created_at"] == row[":created_at"]  # created once
+        assert changed["resolution"] == "Unfounded (reviewed)"
+        server.delete([row["row_id"]])
+        assert row["row_id"] not in {r["row_id"] for r in server.corpus}

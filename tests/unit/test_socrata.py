@@ -1,5 +1,6 @@
 """The Socrata client against a real HTTP server on 127.0.0.1 (the replay server)."""
 
+import datetime as dt
 import math
 import socket
 import time
@@ -93,3 +94,19 @@ def test_page_size_is_bounded():
         SocrataSource(SocrataEndpoint(), page_size=50_001)
     with pytest.raises(ValueError, match="scheme"):
         SocrataEndpoint(scheme="ftp")
+
+
+def test_the_sources_clock_and_its_rows_per_day(replay_server):
+    endpoint = SocrataEndpoint(host="127.0.0.1", port=replay_server.port, scheme="http")
+    with SocrataSource(endpoint) as source:
+        latest = source.updated_through()
+        counts = source.daily_counts()
+    assert latest == max(
+        dt.datetime.fromisoformat(row[":updated_at"].removesuffix("Z"))
+        for row in replay_server.corpus
+    )
+    assert sum(counts.values()) == len(replay_server.corpus)
+    december_first = [
+        r for r in replay_server.corpus if r["incident_datetime"][:10] == "2018-12-01"
+    ]
+    assert counts[dt.date(2018, 12, 1)] == len(december_first) > 0

@@ -28,6 +28,7 @@ categorised as (
         coalesce(categories.category_group, 'other') as category_group,
         category_groups.severity_rank as category_severity_rank,
         categories.incident_category is not null as is_category_mapped,
+        coalesce(categories.is_sensitive, false) as is_sensitive,
         {{ day_of_week_number('offences.incident_date') }} as day_of_week_number,
         extract(hour from offences.incident_at) as incident_hour,
         -- officers record unknown times as midnight or noon: those hours are heaped

@@ -17,7 +17,9 @@ ranked as (
             partition by incident_id
             order by category_severity_rank, incident_code, row_id
         ) as offence_rank,
-        count(*) over (partition by incident_id) as offence_count
+        count(*) over (partition by incident_id) as offence_count,
+        max(case when is_sensitive then 1 else 0 end) over (partition by incident_id) = 1
+            as has_sensitive_offence
 
     from offences
 
@@ -44,6 +46,7 @@ reports as (
         category as primary_category,
         category_group as primary_category_group,
         offence_count,
+        has_sensitive_offence,
         resolution,
         police_district,
         analysis_neighborhood,

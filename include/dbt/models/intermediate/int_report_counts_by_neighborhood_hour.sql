@@ -1,12 +1,17 @@
 -- Reports per analysis neighborhood, ISO day of week and hour: all 168 cells of every
 -- neighborhood, zeros included. Reports at exactly 00:00 or 12:00 (the times recorded when
--- the real time is unknown) are counted apart.
+-- the real time is unknown) are counted apart. Reports with an offence in a sensitive category
+-- are left out unless var('include_sensitive_categories').
 with
 
 reports as (
 
     select * from {{ ref('fct_incident_reports') }}
-    where analysis_neighborhood is not null
+    where
+        analysis_neighborhood is not null
+        {%- if not var('include_sensitive_categories') %}
+            and not has_sensitive_offence
+        {%- endif %}
 
 ),
 

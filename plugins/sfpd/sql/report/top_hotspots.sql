@@ -1,12 +1,14 @@
--- The cells furthest above their neighborhood's own mean.
+-- The neighborhood x day x hour cells furthest above what the city's weekly rhythm expects of
+-- them, among cells with the minimum count (rpt_hotspots_by_neighborhood.hotspot_rank).
 SELECT
     analysis_neighborhood,
     day_of_week,
     incident_hour,
     report_count,
-    neighborhood_mean_report_count,
-    z_score
+    expected_report_count,
+    hotspot_score,
+    includes_sensitive_categories
 FROM {{ marts }}.rpt_hotspots_by_neighborhood
-WHERE z_score IS NOT NULL
-ORDER BY z_score DESC, report_count DESC, analysis_neighborhood, day_of_week_number, incident_hour
+WHERE hotspot_rank IS NOT NULL
+ORDER BY hotspot_rank, analysis_neighborhood, day_of_week_number, incident_hour
 LIMIT {{ limit }}

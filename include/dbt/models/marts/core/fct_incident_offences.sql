@@ -41,6 +41,7 @@ final as (
         category,
         category_group,
         is_category_mapped,
+        is_sensitive,
         resolution,
         police_district,
         analysis_neighborhood,

@@ -37,6 +37,7 @@ final as (
         primary_category,
         primary_category_group,
         offence_count,
+        has_sensitive_offence,
         resolution,
         resolution in ('Cite or Arrest Adult', 'Cite or Arrest Juvenile') as is_cited_or_arrested,
         police_district,
