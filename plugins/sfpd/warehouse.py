@@ -104,10 +104,6 @@ def connect_duckdb(
 Scope = Window | UpdatedBetween
 
 
-def _kind(scope: Scope) -> str:
-    return "window" if isinstance(scope, Window) else "catch-up"
-
-
 @dataclass(frozen=True)
 class MergeResult:
     run_id: str
@@ -160,7 +156,7 @@ class Warehouse(Protocol):
 
 
 def _refuse_unfit_staging(
-    window: Scope, expected: int, staged: int, duplicates: int, outside: int
+    scope: Scope, expected: int, staged: int, duplicates: int, outside: int
 ) -> None:
     problems = []
     if staged != expected:
@@ -171,7 +167,7 @@ def _refuse_unfit_staging(
         problems.append(f"{outside} row(s) outside the window")
     if problems:
         raise StagingRejected(
-            f"window {window.label}: {'; '.join(problems)}; the raw table was not changed"
+            f"{scope.label}: {'; '.join(problems)}; the raw table was not changed"
         )
 
 
@@ -196,7 +192,7 @@ def _result(
     window = scope if isinstance(scope, Window) else None
     return MergeResult(
         run_id=run_id,
-        kind=_kind(scope),
+        kind="window" if window else "catch-up",
         window_start=window.start.isoformat() if window else None,
         window_end=window.end.isoformat() if window else None,
         rows_read=rows_read,

@@ -3,7 +3,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sfpd.window import Window, months_before, rolling_window, run_anchor
+from sfpd.window import (
+    UpdatedBetween,
+    Window,
+    day_windows,
+    fixed_timestamp,
+    months_before,
+    parse_fixed_timestamp,
+    rolling_window,
+    run_anchor,
+    scope_from_dict,
+)
 
 UTC = dt.UTC
 LA = ZoneInfo("America/Los_Angeles")
@@ -97,3 +107,28 @@ def test_a_run_anchors_on_its_interval_end_else_its_logical_date_else_when_trigg
     # late evening in San Francisco is already tomorrow in UTC: the window ends at the SF date
     late = dt.datetime(2026, 11, 26, 7, 30, tzinfo=UTC)  # 23:30 on the 25th in SF
     assert rolling_window(run_anchor(None, None, late)).end == d("2026-11-25")
+
+
+def test_day_windows_are_the_runs_of_consecutive_days():
+    days = [dt.date(2019, 3, 1), dt.date(2019, 2, 28), dt.date(2019, 3, 5), dt.date(2019, 3, 1)]
+    assert day_windows(days) == [
+        Window(dt.date(2019, 2, 28), dt.date(2019, 3, 2)),
+        Window(dt.date(2019, 3, 5), dt.date(2019, 3, 6)),
+    ]
+    assert day_windows([]) == []
+
+
+def test_a_catch_up_reads_changes_between_two_source_times_whatever_their_date():
+    after, through = dt.datetime(2026, 11, 25, 10), dt.datetime(2026, 11, 26, 9, 30, 0, 123000)
+    changes = UpdatedBetween(after, through)
+    assert changes.soql_where() == (
+        ":updated_at > '2026-11-25T10:00:00.000Z' AND :updated_at <= '2026-11-26T09:30:00.123Z'"
+    )
+    assert scope_from_dict(changes.to_dict()) == changes
+    assert scope_from_dict(Window(after.date(), through.date()).to_dict()) == Window(
+        after.date(), through.date()
+    )
+    assert parse_fixed_timestamp("2026-11-26T09:30:00.123Z") == through
+    assert parse_fixed_timestamp(fixed_timestamp(through)) == through
+    with pytest.raises(ValueError, match="must be after"):
+        UpdatedBetween(through, after)
