@@ -208,6 +208,11 @@ def _result(
     )
 
 
+def _log_deduplicated(rows: int) -> None:
+    if rows:
+        log.warning("Removed %d copies of row_ids the table held twice; inserted once now", rows)
+
+
 def _audit_values(result: MergeResult) -> dict:
     keys = ("run_id", "kind", "rows_read", "rows_rejected", "rows_inserted", "rows_updated")
     return {key: getattr(result, key) for key in (*keys, "rows_deleted")}
@@ -287,6 +292,7 @@ class DuckDBWarehouse:
                 con.execute(self._sql("load_staging"), {"files": paths})
                 checks = con.execute(self._sql("check_staging", scope), bounds).fetchone()
                 _refuse_unfit_staging(scope, expected_rows, *checks)
+                _log_deduplicated(con.execute(self._sql("dedupe")).fetchone()[0])
                 before = con.execute(self._sql("count_rows", scope), bounds).fetchone()
                 diff = con.execute(self._sql("diff", scope), bounds).fetchone()
                 con.execute(self._sql("merge", scope), {**bounds, "loaded_at": loaded_at})
@@ -431,6 +437,10 @@ class BigQueryWarehouse:
         self._load(uris, STAGING_TABLE, bigquery_columns())
         checks = self._query(self.sql("check_staging", scope))[0]
         _refuse_unfit_staging(scope, expected_rows, *checks)
+        # not in the MERGE's transaction: if the MERGE then fails, a retry inserts those rows
+        dedupe = self.client.query(self.sql("dedupe"))
+        dedupe.result()
+        _log_deduplicated(dedupe.num_dml_affected_rows or 0)
         dates = [row[0] for row in self._query(self.sql("moved_dates", scope))]
         before = self._query(self.sql("count_rows", scope))[0]
         diff = self._query(self.sql("diff", scope, dates=dates))[0]

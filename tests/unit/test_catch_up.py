@@ -177,3 +177,20 @@ def test_the_catch_up_is_audited_and_pages_like_a_window(server, source, lake, w
             ("window", OLD.start, len(rows), dt.datetime(2026, 1, 1)),
             ("catch-up", None, 4500, watermark),
         ]
+
+
+def test_a_warehouse_holding_a_row_twice_from_before_is_repaired(server, source, lake, warehouse):
+    """Before 0.3 a row whose date moved across the window's start kept its old copy."""
+    merge_extract(extract_to_lake(OLD, source, lake, ID), warehouse, "backfill")
+    daily_run(source, lake, warehouse, "first")
+    recent = sorted(rows_in(server.corpus, WINDOW.soql_where()), key=lambda r: r["row_id"])
+    twice = [row["row_id"] for row in recent[:3]]
+    with warehouse.connect() as con:  # the old copies, on a day of the old window
+        con.execute(
+            "INSERT INTO sfpd_raw.incidents SELECT * REPLACE (DATE '2018-12-24' AS incident_date, "
+            "TIMESTAMP '2018-12-24 10:00' AS incident_datetime) "
+            "FROM sfpd_raw.incidents WHERE list_contains(?, row_id)",
+            [twice],
+        )
+    daily_run(source, lake, warehouse, "after the upgrade")
+    assert_level(server, warehouse)  # one copy each, at the source's date
