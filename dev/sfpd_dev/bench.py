@@ -562,6 +562,29 @@ def machine() -> str:
     )
 
 
+def catch_up_section(catch_ups: list[dict], raw_rows: int) -> list[str]:
+    """Section 6 of docs/benchmarks.md."""
+    return [
+        "## 6. Catch-up outside the window (DuckDB)",
+        "",
+        f"`sfpd.pipeline.catch_up` on a raw table of {raw_rows:,} rows (one loaded "
+        "window, all its days counted) against a replay server holding the same rows, replies "
+        "not cached: the source's latest `:updated_at`, the changed rows paged into the lake "
+        "and merged, one grouped day-count request against the table's, and the differing days "
+        "loaded again. Every case ends with the table holding exactly the server's rows.",
+        "",
+        "| upstream since the last catch-up | seconds | of which waiting for the server "
+        "| requests | changed rows read | days differing | rows re-read for them |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {c['case']} | {c['seconds']:.1f} | {c['server_seconds']:.1f} | {c['requests']} "
+            f"| {c['changed_rows']:,} | {c['days_differing']} | {c['reloaded_rows']:,} |"
+            for c in catch_ups
+        ),
+        "",
+    ]
+
+
 def report(
     extract: list[dict],
     merge: dict,
@@ -663,23 +686,7 @@ def report(
             for task, mb in sorted(history["rss_mb"].items(), key=lambda item: -item[1])[:8]
         ),
         "",
-        "## 6. Catch-up outside the window (DuckDB, 1M rows)",
-        "",
-        f"`sfpd.pipeline.catch_up` on a raw table of {merge['raw_rows']:,} rows (one loaded "
-        "window, all its days counted) against a replay server holding the same rows, replies "
-        "not cached: the source's latest `:updated_at`, the changed rows paged into the lake "
-        "and merged, one grouped day-count request against the table's, and the differing days "
-        "loaded again. Every case ends with the table holding exactly the server's rows.",
-        "",
-        "| upstream since the last catch-up | seconds | of which waiting for the server "
-        "| requests | changed rows read | days differing | rows re-read for them |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        *(
-            f"| {c['case']} | {c['seconds']:.1f} | {c['server_seconds']:.1f} | {c['requests']} "
-            f"| {c['changed_rows']:,} | {c['days_differing']} | {c['reloaded_rows']:,} |"
-            for c in catch_ups
-        ),
-        "",
+        *catch_up_section(catch_ups, merge["raw_rows"]),
         "## Targets",
         "",
         "| target | measured | met |",
