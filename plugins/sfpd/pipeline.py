@@ -190,26 +190,24 @@ def catch_up(
     elif through <= after:
         log.info("Nothing changed upstream since %s", fixed_timestamp(after))
     else:
-        scope = UpdatedBetween(after, through)
-        expected = source.count(scope.soql_where())
-        span = f"({fixed_timestamp(after)}, {fixed_timestamp(through)}]"
-        if expected > CATCH_UP_WARN_ROWS:
+        changed = _load(UpdatedBetween(after, through), through, *args)
+        if changed.rows_read > CATCH_UP_WARN_ROWS:
             log.warning(
-                "Catch-up: %d rows changed upstream in %s, more than %d: the publisher "
-                "probably replaced the dataset (every row gets a new :updated_at). They are "
+                "Catch-up: read %d rows changed upstream since %s, more than %d: the publisher "
+                "probably replaced the dataset (every row gets a new :updated_at). They were "
                 "read once, page by page; the next catch-ups are small again.",
-                expected, span, CATCH_UP_WARN_ROWS,
+                changed.rows_read, fixed_timestamp(after), CATCH_UP_WARN_ROWS,
             )  # fmt: skip
-        else:
-            log.info("Catch-up: %d rows changed upstream in %s", expected, span)
-        changed = _load(scope, through, *args)
-    differing = _days_differing(source, warehouse)
-    reloaded = [_load(window, through, *args) for window in day_windows(differing)]
+    differing, windows = _days_differing(source, warehouse)
+    reloaded = [_load(window, through, *args) for window in windows]
     return CatchUp(changed, len(differing), reloaded)
 
 
-def _days_differing(source: SocrataSource, warehouse: Warehouse) -> list[dt.date]:
-    """The days loaded so far whose row count differs from the source's."""
+def _days_differing(
+    source: SocrataSource, warehouse: Warehouse
+) -> tuple[list[dt.date], list[Window]]:
+    """The days loaded so far whose row count differs from the source's, and the fewest
+    windows that cover them."""
     covered = {
         window.start + dt.timedelta(days=offset)
         for window in warehouse.covered_windows()
@@ -217,14 +215,14 @@ def _days_differing(source: SocrataSource, warehouse: Warehouse) -> list[dt.date
     }
     upstream, local = source.daily_counts(), warehouse.daily_counts()
     differing = sorted(day for day in covered if upstream.get(day, 0) != local.get(day, 0))
+    windows = day_windows(differing)
     if differing:
         rows = sum(upstream.get(day, 0) for day in differing)
         log.warning(
             "%d of %d loaded days differ from the source's counts (first %s, last %s): "
             "loading them again, %d rows in %d window(s)",
-            len(differing), len(covered), differing[0], differing[-1], rows,
-            len(day_windows(differing)),
+            len(differing), len(covered), differing[0], differing[-1], rows, len(windows),
         )  # fmt: skip
     else:
         log.info("All %d loaded days match the source's counts", len(covered))
-    return differing
+    return differing, windows

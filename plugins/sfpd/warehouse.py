@@ -281,7 +281,10 @@ class DuckDBWarehouse:
     ) -> MergeResult:
         """Everything in one transaction: staging, checks, MERGE, quarantine, audit."""
         window = scope if isinstance(scope, Window) else None
-        bounds = {"window_start": window.start, "window_end": window.end} if window else {}
+        # the window's dates (None for a catch-up): for the quarantine and the audit; the
+        # statements that compare with them take `bounds`, present only with a window
+        dates = {"window_start": window and window.start, "window_end": window and window.end}
+        bounds = dates if window else {}
         loaded_at = _now()
         rejects_file = str(file_uri_to_path(rejects_uri))
         with self.connect() as con:
@@ -301,12 +304,7 @@ class DuckDBWarehouse:
                 )
                 con.execute(
                     self._sql("insert_rejects"),
-                    {
-                        "window_start": window.start if window else None,
-                        "window_end": window.end if window else None,
-                        "loaded_at": loaded_at,
-                        "rejects_file": rejects_file,
-                    },
+                    {**dates, "loaded_at": loaded_at, "rejects_file": rejects_file},
                 )
                 after = con.execute(self._sql("count_rows", scope), bounds).fetchone()
                 result = _result(
@@ -317,8 +315,7 @@ class DuckDBWarehouse:
                     self._sql("insert_audit"),
                     {
                         **_audit_values(result),
-                        "window_start": window.start if window else None,
-                        "window_end": window.end if window else None,
+                        **dates,
                         "loaded_at": loaded_at,
                         "source_updated_through": source_updated_through,
                     },
@@ -341,6 +338,7 @@ class BigQueryWarehouse:
         self.dataset = dataset
         self.location = location
         self.marts = f"`{project}.{MARTS_SCHEMA}`"
+        self._tables_created = False  # by this instance: one catch-up reads and merges often
 
     def read(self, sql: str) -> pa.Table:
         return self.client.query(sql, location=self.location).to_arrow(
@@ -397,11 +395,14 @@ class BigQueryWarehouse:
     def _create_tables(self) -> None:
         from google.cloud import bigquery
 
+        if self._tables_created:
+            return
         dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
         dataset.location = self.location
         self.client.create_dataset(dataset, exists_ok=True)
         self._query(self.sql("create_tables"))
         self._query(self.sql("create_side_tables"))
+        self._tables_created = True
 
     def watermark(self) -> dt.datetime | None:
         self._create_tables()

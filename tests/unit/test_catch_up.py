@@ -9,14 +9,12 @@ import datetime as dt
 
 import pytest
 
-from sfpd.lake import open_lake
 from sfpd.pipeline import IncompleteRead, catch_up, extract_to_lake, merge_extract
-from sfpd.replay import ReplayServer, rows_in
+from sfpd.replay import rows_in
 from sfpd.schema import FIELD_NAMES
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
-from tests.conftest import FIXTURES
 
 ID = "wg3w-h783"
 OLD = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))  # loaded once, by a backfill
@@ -25,21 +23,10 @@ UNLOADED_DAY = "2019-07-04"  # a date no load has covered
 
 
 @pytest.fixture
-def server():
-    with ReplayServer(FIXTURES) as srv:
-        yield srv
-
-
-@pytest.fixture
 def source(server):
     endpoint = SocrataEndpoint(host="127.0.0.1", port=server.port, scheme="http")
     with SocrataSource(endpoint, page_size=2000) as src:
         yield src
-
-
-@pytest.fixture
-def lake(tmp_path):
-    return open_lake((tmp_path / "lake").as_uri())
 
 
 @pytest.fixture

@@ -11,24 +11,16 @@ import time
 
 import pytest
 
-from sfpd.lake import open_lake
 from sfpd.pipeline import IncompleteRead, TooManyRejects, extract_to_lake, merge_extract
-from sfpd.replay import Faults, ReplayServer, rows_in
+from sfpd.replay import Faults, rows_in
 from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceError, redact
 from sfpd.warehouse import DuckDBWarehouse, WarehouseLocked
 from sfpd.window import Window
-from tests.conftest import FIXTURES
 
 WINDOW = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))
 AUTUMN = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))
 ID = "wg3w-h783"
 SUMMARY = {"loads held": 0, "faults injected": 0, "bad rows tried": 0, "rows lost": 0}
-
-
-@pytest.fixture
-def server():
-    with ReplayServer(FIXTURES) as srv:
-        yield srv
 
 
 @pytest.fixture
@@ -39,11 +31,6 @@ def source(server):
     )  # fmt: skip
     with SocrataSource(endpoint, page_size=1000) as src:
         yield src
-
-
-@pytest.fixture
-def lake(tmp_path):
-    return open_lake((tmp_path / "lake").as_uri())
 
 
 def load(window, source, lake, warehouse, **kwargs):

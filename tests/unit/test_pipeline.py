@@ -21,11 +21,6 @@ AUTUMN_2019 = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))
 
 
 @pytest.fixture
-def lake(tmp_path):
-    return open_lake((tmp_path / "lake").as_uri())
-
-
-@pytest.fixture
 def warehouse(tmp_path):
     return DuckDBWarehouse(tmp_path / "wh" / "sfpd.duckdb")
 

@@ -6,12 +6,7 @@ with
 
 reports as (
 
-    select * from {{ ref('fct_incident_reports') }}
-    where
-        analysis_neighborhood is not null
-        {%- if not var('include_sensitive_categories') %}
-            and not has_sensitive_offence
-        {%- endif %}
+    {{ hotspot_reports() }}
 
 ),
 

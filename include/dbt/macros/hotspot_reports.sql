@@ -1,0 +1,10 @@
+{#- The reports the hotspot marts count: located in a neighborhood, and, unless
+    var('include_sensitive_categories'), with no offence in a sensitive category. -#}
+{% macro hotspot_reports() -%}
+    select * from {{ ref('fct_incident_reports') }}
+    where
+        analysis_neighborhood is not null
+        {%- if not var('include_sensitive_categories') %}
+            and not has_sensitive_offence
+        {%- endif %}
+{%- endmacro %}
