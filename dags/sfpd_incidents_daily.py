@@ -3,10 +3,11 @@
 
 Pulls a rolling two-month window of DataSF's *Police Department Incident Reports: 2018 to
 Present* (Socrata `wg3w-h783`), writes it to the lake as typed Parquet, MERGEs it into the raw
-table on `row_id`, catches up what changed upstream outside the window (rows with a newer
-`:updated_at` wherever their date, and loaded days whose counts differ from the source's),
-builds the dbt project (Cosmos task group), then renders an HTML report of the marts into the
-lake (`<lake>/<dataset>/reports/`; its URI is the `report` task's XCom).
+table on `row_id` (both skipped by `source_changed` when the dataset's metadata says nothing
+changed since the last load), catches up what changed upstream outside the window (rows with a
+newer `:updated_at` wherever their date, and loaded days whose counts differ from the
+source's), builds the dbt project (Cosmos task group), then renders an HTML report of the marts
+into the lake (`<lake>/<dataset>/reports/`; its URI is the `report` task's XCom).
 
 The window is `[anchor - 2 months, anchor)` on `incident_datetime`, where the anchor is the San
 Francisco date of the run's data interval end, or, for a run triggered without a logical date,
@@ -27,6 +28,7 @@ from sfpd.tasks import (
     merge,
     plan_window,
     report,
+    source_changed,
     warehouse_pool,
 )
 from sfpd.transform import dbt_task_group
@@ -45,7 +47,9 @@ from sfpd.transform import dbt_task_group
 def sfpd_incidents_daily() -> None:
     settings = Settings.from_env()
     window = plan_window()
-    merged = merge(extract(window)) >> catch_up()
+    extracted = extract(window)
+    source_changed.override(pool=warehouse_pool(settings))(window) >> extracted
+    merged = merge(extracted) >> catch_up()
     dbt = dbt_task_group(settings, group_id="dbt")
     merged >> dbt >> report.override(pool=warehouse_pool(settings))(window)
 

@@ -46,6 +46,9 @@ _PATTERNS = {
 }
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _checked(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     value = env.get(name) or default
     pattern, what = _PATTERNS[name]
@@ -71,6 +74,8 @@ class Settings:
     bq_location: str = "US"
     dbt_execution_mode: str = "watcher"
     dbt_virtualenv_dir: Path = Path(tempfile.gettempdir()) / "sfpd-dbt-venv"
+    # read the source even when its metadata says nothing changed since the last load
+    force_pull: bool = False
 
     @property
     def single_writer(self) -> bool:
@@ -127,6 +132,9 @@ class Settings:
                 f"SFPD_DBT_EXECUTION_MODE={dbt_execution_mode!r} is not supported; "
                 f"use one of {DBT_EXECUTION_MODES}"
             )
+        force_pull = env.get("SFPD_FORCE_PULL", "false").strip().lower()
+        if force_pull not in _BOOLEANS:
+            raise ConfigError(f"SFPD_FORCE_PULL={force_pull!r} is not one of {sorted(_BOOLEANS)}")
         return cls(
             warehouse=warehouse,
             duckdb_path=duckdb_path,
@@ -142,6 +150,7 @@ class Settings:
             bq_location=env.get("SFPD_BQ_LOCATION", "US"),
             dbt_execution_mode=dbt_execution_mode,
             dbt_virtualenv_dir=Path(env.get("SFPD_DBT_VIRTUALENV_DIR", cls.dbt_virtualenv_dir)),
+            force_pull=_BOOLEANS[force_pull],
         )
 
     def dbt_env(self) -> dict[str, str]:

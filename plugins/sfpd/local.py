@@ -89,13 +89,14 @@ def anchor_for(run_date: str | None) -> dt.datetime:
 def endpoint_from_env(env: dict, dataset_id: str) -> SocrataEndpoint:
     """The endpoint AIRFLOW_CONN_SOCRATA_DEFAULT (JSON form) names, else the public API."""
     fields = json.loads(env.get("AIRFLOW_CONN_SOCRATA_DEFAULT") or "{}")
+    extra = fields.get("extra") or {}
     return SocrataEndpoint.from_connection_fields(
         fields.get("host"),
         fields.get("port"),
         fields.get("schema"),
         fields.get("password"),
         dataset_id,
-        fields.get("extra"),
+        json.loads(extra) if isinstance(extra, str) else extra,
     )
 
 

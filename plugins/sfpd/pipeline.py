@@ -8,6 +8,9 @@ A daily run loads its window, then :func:`catch_up` brings in what changed upstr
 the rows whose ``:updated_at`` is after the last catch-up (edited or moved rows, wherever their
 date), then the days whose row counts differ from the source's (rows deleted upstream, or
 anything the first step could not see) are loaded again as windows.
+
+Before either reads rows, the dataset's metadata says when its data last changed: when nothing
+changed since the loads so far read it, the read is skipped (:func:`skip_reason`).
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class Extract:
     rejected: int
     # the source's latest :updated_at when the read began (ISO, UTC)
     source_updated_through: str | None = None
+    # when the source's data last changed, per its metadata, as the read began (ISO, UTC)
+    source_rows_updated_at: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,7 +92,10 @@ def extract_to_lake(
     """Stream the window's (or catch-up's) rows page by page into typed Parquet files in the
     lake, with the rows that cannot be normalised in a rejects file beside them.
     ``updated_through``: the source's latest ``:updated_at`` as of the read (asked for when not
-    given), recorded with the load."""
+    given), recorded with the load, as is the metadata's last data change (read first: a change
+    during the read makes the next check read again)."""
+    metadata = source.metadata()
+    rows_updated_at = metadata.rows_updated_at if metadata else None
     if updated_through is None:
         updated_through = (
             window.through if isinstance(window, UpdatedBetween) else source.updated_through()
@@ -130,11 +138,15 @@ def extract_to_lake(
         rejects_uri,
         len(rejects),
         updated_through.isoformat() if updated_through else None,
+        rows_updated_at.isoformat() if rows_updated_at else None,
     )
 
 
+def _time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
 def merge_extract(extract: Extract, warehouse: Warehouse, run_id: str) -> MergeResult:
-    through = extract.source_updated_through
     return warehouse.merge_window(
         scope_from_dict(extract.window),
         extract.uris,
@@ -142,7 +154,8 @@ def merge_extract(extract: Extract, warehouse: Warehouse, run_id: str) -> MergeR
         expected_rows=extract.rows,
         rows_read=extract.rows_read,
         run_id=run_id,
-        source_updated_through=dt.datetime.fromisoformat(through) if through else None,
+        source_updated_through=_time(extract.source_updated_through),
+        source_rows_updated_at=_time(extract.source_rows_updated_at),
     )
 
 
@@ -159,6 +172,37 @@ class CatchUp:
         return asdict(self)
 
 
+def skip_reason(source: SocrataSource, warehouse: Warehouse, window: Window) -> str | None:
+    """Why the window need not be read, or None to read it.
+
+    It need not when the dataset's data (its metadata's last change) has not changed since the
+    loads so far read it, and the warehouse holds every day of the window: days of windows
+    loaded before, and days after the first load (their rows were all published after it, so
+    the catch-ups brought them in). The catch-up that follows checks on its own
+    (:func:`catch_up`). Without metadata (any SODA 2.x server need not serve it) it is read.
+    """
+    metadata = source.metadata()
+    changed_at = metadata.rows_updated_at if metadata else None
+    state = warehouse.source_state()
+    if changed_at is None or state.rows_updated_at is None or changed_at > state.rows_updated_at:
+        return None
+    first_day = state.first_loaded_at.date()
+    covered = _covered_days(warehouse)
+    missing = [day for day in window.days() if day not in covered and day <= first_day]
+    if missing:
+        log.info("Unchanged upstream, but %d day(s) of the window were never loaded", len(missing))
+        return None
+    return (
+        f"the dataset's data last changed at {changed_at:%Y-%m-%d %H:%M:%S} UTC, and the loads "
+        f"so far read it at {state.rows_updated_at:%Y-%m-%d %H:%M:%S} UTC: nothing changed "
+        "upstream since, and the warehouse holds every day of the window"
+    )
+
+
+def _covered_days(warehouse: Warehouse) -> set[dt.date]:
+    return {day for window in warehouse.covered_windows() for day in window.days()}
+
+
 def _load(scope, through, source, lake, warehouse, dataset_id, run_id, max_reject_share):
     extract = extract_to_lake(scope, source, lake, dataset_id, max_reject_share, through)
     return merge_extract(extract, warehouse, run_id)
@@ -171,9 +215,12 @@ def catch_up(
     dataset_id: str,
     run_id: str,
     max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
+    force: bool = False,
 ) -> CatchUp:
     """Bring the raw table level with the source outside the run's window.
 
+    0. When the dataset's metadata says its data has not changed since the last catch-up read
+       it, there is nothing to do (unless ``force``).
     1. The rows changed upstream since the watermark (:meth:`Warehouse.watermark`: where the
        last catch-up stopped, or the first load's read), up to the source's latest
        ``:updated_at`` read now, merged on row_id with no date bound. The merge's audit row
@@ -183,6 +230,14 @@ def catch_up(
        deletes rows removed upstream wherever they were.
     """
     args = (source, lake, warehouse, dataset_id, run_id, max_reject_share)
+    metadata, state = source.metadata(), warehouse.source_state()
+    changed_at = metadata.rows_updated_at if metadata else None
+    if not force and changed_at and state.caught_up_at and changed_at <= state.caught_up_at:
+        log.info(
+            "Nothing changed upstream since the last catch-up: the dataset's data last changed "
+            "at %s UTC, which that catch-up read", changed_at,
+        )  # fmt: skip
+        return CatchUp(None, 0)
     after, through = warehouse.watermark(), source.updated_through()
     changed = None
     if after is None or through is None:
@@ -208,11 +263,7 @@ def _days_differing(
 ) -> tuple[list[dt.date], list[Window]]:
     """The days loaded so far whose row count differs from the source's, and the fewest
     windows that cover them."""
-    covered = {
-        window.start + dt.timedelta(days=offset)
-        for window in warehouse.covered_windows()
-        for offset in range((window.end - window.start).days)
-    }
+    covered = _covered_days(warehouse)
     upstream, local = source.daily_counts(), warehouse.daily_counts()
     differing = sorted(day for day in covered if upstream.get(day, 0) != local.get(day, 0))
     windows = day_windows(differing)

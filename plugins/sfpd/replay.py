@@ -1,14 +1,21 @@
 """A Socrata-compatible replay server over bundled real rows, for offline runs and tests.
 
-Serves ``GET /resource/<dataset_id>.json`` with the SODA 2.x query parameters the pipeline (or
-any client) uses: ``$select`` (columns, ``*``, the system fields ``:id``, ``:created_at`` and
-``:updated_at`` by name or as ``:*``, ``count``/``min``/``max`` and ``date_trunc_ymd``/``_ym``/
-``_y`` of a column, each ``[AS alias]``), ``$where`` (comparisons joined by AND/OR,
-parentheses), ``$group`` (expressions or aliases of ``$select``), ``$order`` (columns or output
-names, ASC/DESC), ``$limit`` (default 1,000 like Socrata) and ``$offset``. Like Socrata, null
-values are left out of JSON rows, system fields only come when selected, and an unknown column
-or bad query is answered with HTTP 400 and a JSON error. Rows changed through
-:meth:`ReplayServer.upsert` get a new ``:updated_at`` (a fixed timestamp, UTC, like Socrata's).
+Serves the dataset the two ways Socrata does: ``GET /resource/<dataset_id>.json`` (SODA 2.1)
+and ``POST /api/v3/views/<dataset_id>/query.json`` (SODA3: a JSON body with one SoQL string,
+``SELECT … WHERE … GROUP BY … ORDER BY …``, and ``page`` number and size; an app token in
+``X-App-Token`` is required), plus the dataset's metadata at ``/api/views/<dataset_id>.json``
+(``rowsUpdatedAt``, the columns and their types). With ``redirect_to`` it answers every request
+with a 301 to that server instead, as an old domain does. The query parameters are those the
+pipeline (or any client) uses: ``$select`` (columns, ``*``, the system fields ``:id``,
+``:created_at`` and ``:updated_at`` by name or as ``:*``, ``count``/``min``/``max`` and
+``date_trunc_ymd``/``_ym``/``_y`` of a column, each ``[AS alias]``), ``$where`` (comparisons and
+``IS [NOT] NULL`` joined by AND/OR, parentheses; a literal must have its column's type, as
+SoQL's type checker wants), ``$group`` (expressions or aliases of ``$select``), ``$order``
+(columns or output names, ASC/DESC), ``$limit`` (default 1,000 like Socrata) and
+``$offset``. Like Socrata, null values are left out of JSON rows, system fields only come when
+selected, and an unknown column or bad query is answered with HTTP 400 and a JSON error. Rows
+changed through :meth:`ReplayServer.upsert` get a new ``:updated_at`` (a fixed timestamp, UTC,
+like Socrata's); :meth:`ReplayServer.reload` replaces the dataset as a publisher's reload does.
 
 Rows come from a folder of SODA JSON arrays (``*.json``) and DataSF CSV exports (``*.csv``,
 display-name headers, converted to API form on load).
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -46,6 +54,22 @@ DATASET_COLUMNS = frozenset(
     data_loaded_at""".split()
 )
 SYSTEM_FIELDS = (":id", ":created_at", ":updated_at")
+# The columns' SoQL types (dataTypeName in the metadata); the rest are text.
+COLUMN_TYPES = {
+    **dict.fromkeys(
+        "incident_datetime incident_date report_datetime data_as_of data_loaded_at".split(),
+        "calendar_date",
+    ),
+    **dict.fromkeys(":created_at :updated_at".split(), "fixed_timestamp"),
+    **dict.fromkeys(
+        """row_id incident_id incident_number cad_number cnn supervisor_district
+        supervisor_district_2012 latitude longitude""".split(),
+        "number",
+    ),
+    "filed_online": "checkbox",
+    "point": "point",
+}
+NUMBER, TEXT, TIMESTAMPS = "number", "text", ("calendar_date", "fixed_timestamp")
 # when the bundled rows were published, as far as this server is concerned
 CORPUS_UPDATED_AT = "2026-01-01T00:00:00.000Z"
 DEFAULT_LIMIT = 1000
@@ -148,7 +172,12 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
-def _comparable(value: object) -> object:
+def _comparable(value: object, kind: str | None = None) -> object:
+    """A value as its column's type compares it (``kind``); without a type, as it looks."""
+    if kind == NUMBER:
+        return float(value)
+    if kind == TEXT:
+        return str(value)
     if isinstance(value, str) and _TIMESTAMP.match(value):
         try:  # a fixed timestamp (Z) compares as UTC, a floating one as it is
             return dt.datetime.fromisoformat(value.removesuffix("Z"))
@@ -176,10 +205,12 @@ Predicate = Callable[[dict], bool]
 
 
 class _WhereParser:
-    """expr := term (OR term)*; term := factor (AND factor)*; factor := (expr) | col op literal"""
+    """expr := term (OR term)*; term := factor (AND factor)*;
+    factor := (expr) | col op literal | col IS [NOT] NULL"""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, types: dict[str, str]) -> None:
         self.tokens = _tokens(text)
+        self.types = types
         self.pos = 0
 
     def parse(self) -> Predicate:
@@ -222,18 +253,32 @@ class _WhereParser:
                 raise SoQLError("unbalanced parentheses in $where")
             return inner
         column = _check_column(self._take("word"))
+        if self._peek_word("IS"):
+            self.pos += 1
+            negated = self._peek_word("NOT")
+            self.pos += negated
+            if not self._peek_word("NULL"):
+                raise SoQLError("expected NULL after IS in $where")
+            self.pos += 1
+            return lambda row: (row.get(column) is None) != negated
         op = _OPS[self._take("op")]
+        kind = self.types.get(column, TEXT)
         if self.pos < len(self.tokens) and self.tokens[self.pos][0] == "string":
+            if kind == NUMBER:
+                raise SoQLError(f"Type mismatch: {column} is a number, compared with text")
             literal: object = self._take("string")[1:-1].replace("''", "'")
         else:
+            if kind == TEXT or kind in TIMESTAMPS:
+                raise SoQLError(f"Type mismatch: {column} is {kind}, compared with a number")
             literal = self._take("number")
-        right = _comparable(literal)
+        kind = kind if kind in (NUMBER, TEXT) else None
+        right = _comparable(literal, kind)
 
         def predicate(row: dict) -> bool:
             value = row.get(column)
             if value is None:
                 return False
-            left = _comparable(value)
+            left = _comparable(value, kind)
             try:
                 return op(left, right)
             except TypeError:
@@ -248,8 +293,8 @@ def _check_column(name: str) -> str:
     return name
 
 
-def parse_where(text: str | None) -> Predicate:
-    return _WhereParser(text).parse() if text else (lambda row: True)
+def parse_where(text: str | None, types: dict[str, str] = COLUMN_TYPES) -> Predicate:
+    return _WhereParser(text, types).parse() if text else (lambda row: True)
 
 
 _COUNT = re.compile(r"^count\(\s*\*\s*\)(?:\s+as\s+(?P<alias>\w+))?$", re.IGNORECASE)
@@ -357,43 +402,51 @@ def _grouped(rows: list[dict], select: list[_Item], group: str, order: str) -> l
 
 
 def _filter_and_order(
-    corpus: list[dict], where: str, order: str, cache: dict | None = None
+    corpus: list[dict], where: str, order: str, types: dict[str, str], cache: dict | None = None
 ) -> list[dict]:
     """The rows ``where`` selects, ordered. ``cache`` (kept by the caller) remembers the last
     filter and the last ordering, so paging through a large corpus, and counting it first,
     filter it once."""
     cache = {} if cache is None else cache
     if cache.get("where") != where:
-        predicate = parse_where(where)
+        predicate = parse_where(where, types)
         cache.clear()
         cache.update(where=where, rows=[row for row in corpus if predicate(row)])
     if cache.get("order") != order:
-        cache.update(order=order, ordered=_ordered(cache["rows"], order))
+        cache.update(order=order, ordered=_ordered(cache["rows"], order, types))
     return cache["ordered"]
 
 
-def _ordered(matching: list[dict], order: str) -> list[dict]:
+def _ordered(matching: list[dict], order: str, types: dict[str, str]) -> list[dict]:
     for key in reversed([part.strip() for part in order.split(",") if part.strip()]):
         column, _, direction = key.partition(" ")
         _check_column(column)
+        kind = types.get(column, TEXT)
+        kind = kind if kind in (NUMBER, TEXT) else None
         descending = direction.strip().upper() == "DESC"
         present = [row for row in matching if row.get(column) is not None]
         absent = [row for row in matching if row.get(column) is None]
-        present.sort(key=lambda row: _comparable(row[column]), reverse=descending)
+        present.sort(key=lambda row: _comparable(row[column], kind), reverse=descending)
         matching = present + absent
     return matching
 
 
-def run_query(corpus: list[dict], params: dict[str, str], cache: dict | None = None) -> list[dict]:
+def run_query(
+    corpus: list[dict],
+    params: dict[str, str],
+    cache: dict | None = None,
+    types: dict[str, str] = COLUMN_TYPES,
+) -> list[dict]:
     """Answer one SODA 2.x query over the corpus, like Socrata would.
 
-    ``cache``: see :func:`_filter_and_order`.
+    ``cache``: see :func:`_filter_and_order`; ``types``: the columns' SoQL types.
     """
     select_text = params.get("$select", "").strip() or "*"
     select = _items(select_text)
     group, order = params.get("$group", "").strip(), params.get("$order", "")
     grouped = bool(group) or any(item.aggregate for item in select)
-    matching = _filter_and_order(corpus, params.get("$where", ""), "" if grouped else order, cache)
+    where = params.get("$where", "")
+    matching = _filter_and_order(corpus, where, "" if grouped else order, types, cache)
     if _COUNT.match(select_text):  # the count before paging: no grouping pass
         return [{select[0].name: str(len(matching))}]
     try:
@@ -411,6 +464,41 @@ def run_query(corpus: list[dict], params: dict[str, str], cache: dict | None = N
     ]
 
 
+_CLAUSE = re.compile(r"\b(SELECT|WHERE|GROUP\s+BY|ORDER\s+BY|LIMIT|OFFSET)\b", re.IGNORECASE)
+_SOQL_STRING = re.compile(r"'(?:[^']|'')*'")
+_PARAMS = {"SELECT": "$select", "WHERE": "$where", "GROUPBY": "$group", "ORDERBY": "$order"}
+_PARAMS |= {"LIMIT": "$limit", "OFFSET": "$offset"}
+
+
+def soql_params(query: str) -> dict[str, str]:
+    """A SODA3 SoQL string as the SODA 2.x parameters it stands for (clause keywords inside
+    quoted literals are not clauses)."""
+    blanked = _SOQL_STRING.sub(lambda m: " " * len(m[0]), query)
+    marks = list(_CLAUSE.finditer(blanked))
+    if not marks or marks[0].start() != len(query) - len(query.lstrip()):
+        raise SoQLError(f"could not parse the query {query[:60]!r}")
+    params = {}
+    for mark, following in zip(marks, [*marks[1:], None], strict=True):
+        end = following.start() if following else len(query)
+        name = _PARAMS[re.sub(r"\s+", "", mark[1].upper())]
+        if name in params:
+            raise SoQLError(f"{mark[1]} twice in the query")
+        params[name] = query[mark.end() : end].strip()
+    return params
+
+
+def soda3_params(body: dict) -> dict[str, str]:
+    """A SODA3 query body (``query`` and ``page``) as SODA 2.x parameters."""
+    params = soql_params(body["query"])
+    page = body.get("page")
+    if page:
+        size, number = int(page["pageSize"]), int(page["pageNumber"])
+        if size < 1 or number < 1:
+            raise SoQLError("pageNumber and pageSize start at 1")
+        params |= {"$limit": str(size), "$offset": str((number - 1) * size)}
+    return params
+
+
 # --------------------------------------------------------------------------- HTTP server
 
 FAULT_KINDS = ("429", "500", "503", "202", "slow")
@@ -421,8 +509,9 @@ class Faults:
     """Failures the server injects, like the live API's: throttling (429 with Retry-After),
     server errors (500, 503), "still processing" (202) and slow answers, on a share of data-page
     requests (deterministic for a seed; one request is never failed more than ``max_in_a_row``
-    times in a row, so a client that retries gets through). Also a page cut short once, and a
-    ``count(*)`` that disagrees with the rows."""
+    times in a row, so a client that retries gets through). Also a page cut short once, a
+    ``count(*)`` that disagrees with the rows, an error object answered with HTTP 200 (SODA3
+    does that) and a publisher's reload after some data pages (:meth:`ReplayServer.reload`)."""
 
     rate: float = 0.0
     kinds: tuple[str, ...] = FAULT_KINDS
@@ -431,6 +520,9 @@ class Faults:
     max_in_a_row: int = 2
     cut_next_page: int = 0  # rows to drop from the next full page, once
     count_offset: int = 0
+    error_object_next: bool = False  # the next data request gets {"message": ...} with 200
+    reload_after_pages: int = 0  # the dataset is reloaded after this many data pages, once
+    pages_served: int = 0
     injected: collections.Counter = field(default_factory=collections.Counter)
 
     def __post_init__(self) -> None:
@@ -454,15 +546,22 @@ class ReplayServer:
 
     def __init__(
         self,
-        data_dir: Path,
+        data_dir: Path | None,
         dataset_id: str = DEFAULT_DATASET_ID,
         port: int = 0,
         cache_replies: bool = False,
+        column_types: dict[str, str] | None = None,
+        redirect_to: str | None = None,
     ) -> None:
-        """``cache_replies`` keeps each fault-free reply's encoded body by its query string,
-        so a repeated request costs the server almost nothing (benchmarks of clients)."""
-        self.corpus = load_corpus(data_dir)
+        """``cache_replies`` keeps each fault-free reply's encoded body by its query, so a
+        repeated request costs the server almost nothing (benchmarks of clients).
+        ``column_types`` overrides :data:`COLUMN_TYPES` (e.g. row_id as text); ``redirect_to``
+        (``http://host:port``) makes every answer a 301 there."""
+        self.corpus = load_corpus(data_dir) if data_dir else []
         self.cache_replies = cache_replies
+        self.types = {**COLUMN_TYPES, **(column_types or {})}
+        self.redirect_to = redirect_to
+        self.redirected = 0  # requests answered with the redirect
         self._replies: dict[str, bytes] = {}
         self.dataset_id = dataset_id
         self.requests: list[dict[str, str]] = []
@@ -474,25 +573,58 @@ class ReplayServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 url = urlparse(self.path)
-                params = {k: v[-1] for k, v in parse_qs(url.query).items()}
-                server.requests.append(params)
-                if url.path != f"/resource/{server.dataset_id}.json":
+                if server.redirect_to:
+                    self._redirect()
+                elif url.path == f"/resource/{server.dataset_id}.json":
+                    params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                    self._answer(url.query, params)
+                elif url.path == f"/api/views/{server.dataset_id}.json":
+                    self._reply(200, server.metadata())
+                else:
                     self._reply(404, {"error": True, "message": f"Not found: {url.path}"})
-                    return
-                cached = server._replies.get(url.query)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if server.redirect_to:
+                    self._redirect()
+                elif self.path != f"/api/v3/views/{server.dataset_id}/query.json":
+                    self._reply(404, {"error": True, "message": f"Not found: {self.path}"})
+                elif not self.headers.get("X-App-Token"):
+                    self._reply(
+                        403,
+                        {
+                            "errorCode": "authentication_required",
+                            "message": "SODA3 requires an app token (X-App-Token)",
+                        },
+                    )
+                else:
+                    try:
+                        params = soda3_params(json.loads(body))
+                    except (SoQLError, ValueError, TypeError, AttributeError) as exc:
+                        self._reply(400, {"errorCode": "query.soql.invalid", "message": str(exc)})
+                        return
+                    self._answer(body.decode(), params)
+
+            def _redirect(self) -> None:
+                server.redirected += 1
+                self._reply(301, {}, {"Location": server.redirect_to + self.path})
+
+            def _answer(self, key: str, params: dict[str, str]) -> None:
+                server.requests.append(params)
+                cached = server._replies.get(key)
                 if cached is not None:
                     self._reply(200, cached)
                     return
                 try:
                     with server._lock:
-                        rows = run_query(server.corpus, params, server._cache)
-                        reply = server._inject(url.query, params, rows)
+                        rows = run_query(server.corpus, params, server._cache, server.types)
+                        reply = server._inject(key, params, rows)
                 except SoQLError as exc:
                     reply = (400, {"error": True, "message": str(exc)}, {}, 0.0)
                 status, body, headers, delay = reply
                 payload = json.dumps(body).encode()
                 if server.cache_replies and status == 200 and not delay:
-                    server._replies[url.query] = payload
+                    server._replies[key] = payload
                 time.sleep(delay)
                 self._reply(status, payload, headers)
 
@@ -515,6 +647,17 @@ class ReplayServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._thread: threading.Thread | None = None
 
+    def metadata(self) -> dict:
+        """The dataset's metadata as ``/api/views/<id>.json`` has it (the fields clients use)."""
+        latest = max((row[":updated_at"] for row in self.corpus), default=CORPUS_UPDATED_AT)
+        updated = dt.datetime.fromisoformat(latest.removesuffix("Z")).replace(tzinfo=dt.UTC)
+        columns = sorted(DATASET_COLUMNS)
+        return {
+            "id": self.dataset_id,
+            "rowsUpdatedAt": int(updated.timestamp()),
+            "columns": [{"fieldName": c, "dataTypeName": self.types.get(c, TEXT)} for c in columns],
+        }
+
     def _inject(self, key: str, params: dict, rows: list[dict]) -> tuple:
         """(status, body, headers, delay) for this request, faults applied."""
         faults = self.faults
@@ -532,25 +675,54 @@ class ReplayServer:
             return 202, {"message": "Processing, try again"}, {}, 0.0
         if kind == "slow":
             return 200, rows, {}, faults.slow_seconds
+        if faults.error_object_next:
+            faults.error_object_next = False
+            faults.injected["error object"] += 1
+            return (
+                200,
+                {"errorCode": "query.execution.timeout", "message": "Query timed out"},
+                {},
+                0.0,
+            )
         limit = int(params.get("$limit", DEFAULT_LIMIT))
         if faults.cut_next_page and len(rows) == limit:
             rows, faults.cut_next_page = rows[: -faults.cut_next_page], 0
             faults.injected["cut"] += 1
+        faults.pages_served += 1
+        if faults.reload_after_pages and faults.pages_served == faults.reload_after_pages:
+            self.reload(locked=True)
+            faults.injected["reload"] += 1
         return 200, rows, {}, 0.0
 
-    def replace_corpus(self, rows: list[dict]) -> None:
-        """Serve these rows from now on, as they are (system fields added where missing)."""
-        with self._lock:
+    def replace_corpus(self, rows: list[dict], locked: bool = False) -> None:
+        """Serve these rows from now on, as they are (system fields added where missing).
+        ``locked``: the caller holds the server's lock (a fault injected while answering)."""
+        with contextlib.nullcontext() if locked else self._lock:
             self.corpus = sorted(map(with_system_fields, rows), key=lambda row: row[":id"])
             self._cache.clear()
             self._replies.clear()
 
+    def reload(self, locked: bool = False) -> str:
+        """A publisher's full replace: the same rows, each with a new ``:id`` (so the ``:id``
+        order is shuffled) and new ``:created_at``/``:updated_at``, returned."""
+        stamp = self._stamp()
+        salt = stamp.encode()
+        rows = [
+            {**row, ":id": f"row-{hashlib.sha1(salt + row[':id'].encode()).hexdigest()[:12]}",
+             ":created_at": stamp, ":updated_at": stamp}
+            for row in self.corpus
+        ]  # fmt: skip
+        self.replace_corpus(rows, locked)
+        return stamp
+
     def _stamp(self) -> str:
-        """A fixed timestamp after every ``:updated_at`` served so far (milliseconds, UTC)."""
+        """A fixed timestamp (UTC) in a later second than every ``:updated_at`` served so far,
+        so the metadata's ``rowsUpdatedAt`` (whole seconds) moves with every change."""
         latest = max((row[":updated_at"] for row in self.corpus), default=CORPUS_UPDATED_AT)
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        stamp = max(now, dt.datetime.fromisoformat(latest.removesuffix("Z")))
-        return (stamp + dt.timedelta(milliseconds=1)).isoformat(timespec="milliseconds") + "Z"
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        later = dt.datetime.fromisoformat(latest.removesuffix("Z")).replace(microsecond=0)
+        stamp = max(now, later + dt.timedelta(seconds=1))
+        return stamp.isoformat(timespec="milliseconds") + "Z"
 
     def upsert(self, rows: list[dict]) -> str:
         """Publish rows, new or changed (matched on row_id), as Socrata's upsert does: each gets
@@ -589,11 +761,15 @@ class ReplayServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def connection_uri_json(self) -> str:
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connection_uri_json(self, api: str = "soda2", app_token: str | None = None) -> str:
         """The ``socrata_default`` connection pointing at this server, as Airflow JSON."""
-        return json.dumps(
-            {"conn_type": "http", "host": "127.0.0.1", "port": self.port, "schema": "http"}
-        )
+        connection = {"conn_type": "http", "host": "127.0.0.1", "port": self.port}
+        connection |= {"schema": "http", "extra": {"api": api}}
+        return json.dumps(connection | ({"password": app_token} if app_token else {}))
 
 
 def rows_in(corpus: Iterable[dict], where: str) -> list[dict]:

@@ -53,8 +53,11 @@ def default_args() -> dict:
 def socrata_endpoint(conn_id: str, dataset_id: str) -> SocrataEndpoint:
     """The Socrata server from an Airflow connection; the public DataSF API if it is absent.
 
-    host, port, schema (http or https) and password (the app token) are read from it.
+    host, port, schema (http or https), password (the app token) and the extra's ``api``
+    (soda2, soda3) are read from it. A connection that cannot work (SODA3 without a token)
+    fails the task at once, without retries.
     """
+    from sfpd.config import ConfigError
     from sfpd.socrata import SocrataEndpoint
 
     try:
@@ -62,9 +65,12 @@ def socrata_endpoint(conn_id: str, dataset_id: str) -> SocrataEndpoint:
     except AirflowNotFoundException:
         log.info("No connection %r: reading the public DataSF API", conn_id)
         return SocrataEndpoint(dataset_id=dataset_id)
-    return SocrataEndpoint.from_connection_fields(
-        conn.host, conn.port, conn.schema, conn.password, dataset_id, conn.extra_dejson
-    )
+    try:
+        return SocrataEndpoint.from_connection_fields(
+            conn.host, conn.port, conn.schema, conn.password, dataset_id, conn.extra_dejson
+        )
+    except ConfigError as exc:
+        raise AirflowFailException(f"Connection {conn_id!r}: {exc}") from exc
 
 
 def lake_for(settings: Settings) -> Lake:
@@ -154,6 +160,27 @@ def _merge(extracts: list[dict]) -> list[dict]:
     return results
 
 
+@task.short_circuit(ignore_downstream_trigger_rules=False)
+def source_changed(window: dict[str, str]) -> bool:
+    """False (the extract and merge are skipped) when the dataset's metadata says nothing
+    changed since the loads so far read it (:func:`sfpd.pipeline.skip_reason`); SFPD_FORCE_PULL
+    reads anyway. It reads the warehouse's audit: the DAG puts it in :func:`warehouse_pool`."""
+    from sfpd.pipeline import skip_reason
+    from sfpd.socrata import SocrataSource
+
+    settings = Settings.from_env()
+    if settings.force_pull:
+        log.info("SFPD_FORCE_PULL is set: reading the window whatever the metadata says")
+        return True
+    endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
+    with SocrataSource(endpoint, settings.page_size) as source:
+        reason = skip_reason(source, warehouse_for(settings), Window.from_dict(window))
+    if reason:
+        log.info("Skipping the extract: %s (set SFPD_FORCE_PULL=true to read anyway)", reason)
+        return False
+    return True
+
+
 @task(pool=SOCRATA_POOL)
 def extract(window: dict[str, str]) -> dict:
     """The run's window from Socrata into the lake."""
@@ -166,12 +193,13 @@ def merge(extracted: dict) -> dict:
     return _merge([extracted])[0]
 
 
-@task(outlets=[RAW_INCIDENTS], pool=WAREHOUSE_POOL)
+@task(outlets=[RAW_INCIDENTS], pool=WAREHOUSE_POOL, trigger_rule="none_failed")
 def catch_up() -> dict:
     """What changed upstream outside the run's window (:func:`sfpd.pipeline.catch_up`): rows
     whose ``:updated_at`` is after the last catch-up, wherever their date, then the loaded days
     whose counts differ from the source's, loaded again. Socrata reads and MERGEs in one task:
-    it holds the warehouse pool (on DuckDB, the file) while it reads."""
+    it holds the warehouse pool (on DuckDB, the file) while it reads. It runs when the window's
+    merge was skipped (nothing changed), and checks on its own."""
     from sfpd.pipeline import catch_up as run_catch_up
     from sfpd.socrata import SocrataSource
 
@@ -185,6 +213,7 @@ def catch_up() -> dict:
             settings.dataset_id,
             get_current_context()["run_id"],
             settings.max_reject_share,
+            settings.force_pull,
         )
     changed = result.changed
     log.info(

@@ -118,9 +118,20 @@ class MergeResult:
     rows_in_window_before: int  # 0 for a catch-up
     rows_in_window_after: int
     source_updated_through: str | None  # the source's latest :updated_at when the read began
+    source_rows_updated_at: str | None = None  # when its data last changed, as the read began
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the loads so far saw of the source (UTC): the latest data-change time any load read
+    (the metadata's rowsUpdatedAt), the latest a catch-up read, and when the first load ran."""
+
+    rows_updated_at: dt.datetime | None
+    caught_up_at: dt.datetime | None
+    first_loaded_at: dt.datetime | None
 
 
 # where dbt builds the marts (generate_schema_name: sfpd_<folder schema>)
@@ -143,6 +154,7 @@ class Warehouse(Protocol):
         rows_read: int,
         run_id: str,
         source_updated_through: dt.datetime | None = None,
+        source_rows_updated_at: dt.datetime | None = None,
     ) -> MergeResult: ...
 
     def watermark(self) -> dt.datetime | None:
@@ -150,6 +162,9 @@ class Warehouse(Protocol):
 
     def covered_windows(self) -> list[Window]:
         """The date windows loaded so far."""
+
+    def source_state(self) -> SourceState:
+        """What the loads so far saw of the source: see sql/*/source_state.sql."""
 
     def daily_counts(self) -> dict[dt.date, int]:
         """Rows per incident day, merged plus quarantined (what the source counts)."""
@@ -180,6 +195,7 @@ def _result(
     before: tuple,
     after: tuple,
     source_updated_through: dt.datetime | None,
+    source_rows_updated_at: dt.datetime | None,
 ) -> MergeResult:
     """The counts of a MERGE, checked: the table must hold what the diff said it would.
     ``before``/``after``: (rows in the window, rows in the table)."""
@@ -204,6 +220,9 @@ def _result(
         rows_in_window_after=after[0],
         source_updated_through=(
             source_updated_through.isoformat() if source_updated_through else None
+        ),
+        source_rows_updated_at=(
+            source_rows_updated_at.isoformat() if source_rows_updated_at else None
         ),
     )
 
@@ -265,6 +284,9 @@ class DuckDBWarehouse:
     def covered_windows(self) -> list[Window]:
         return _windows(self._rows("covered_windows"))
 
+    def source_state(self) -> SourceState:
+        return SourceState(*self._rows("source_state")[0])
+
     def daily_counts(self) -> dict[dt.date, int]:
         return {day: int(n) for day, n in self._rows("daily_counts")}
 
@@ -278,6 +300,7 @@ class DuckDBWarehouse:
         rows_read: int,
         run_id: str,
         source_updated_through: dt.datetime | None = None,
+        source_rows_updated_at: dt.datetime | None = None,
     ) -> MergeResult:
         """Everything in one transaction: staging, checks, MERGE, quarantine, audit."""
         window = scope if isinstance(scope, Window) else None
@@ -309,7 +332,7 @@ class DuckDBWarehouse:
                 after = con.execute(self._sql("count_rows", scope), bounds).fetchone()
                 result = _result(
                     scope, run_id, rows_read, rows_read - expected_rows, diff, before, after,
-                    source_updated_through,
+                    source_updated_through, source_rows_updated_at,
                 )  # fmt: skip
                 con.execute(
                     self._sql("insert_audit"),
@@ -318,6 +341,7 @@ class DuckDBWarehouse:
                         **dates,
                         "loaded_at": loaded_at,
                         "source_updated_through": source_updated_through,
+                        "source_rows_updated_at": source_rows_updated_at,
                     },
                 )
                 con.execute("COMMIT")
@@ -413,6 +437,13 @@ class BigQueryWarehouse:
         self._create_tables()
         return _windows(self._query(self.sql("covered_windows")))
 
+    def source_state(self) -> SourceState:
+        self._create_tables()
+        values = self._query(self.sql("source_state"))[0]
+        return SourceState(
+            *(v.astimezone(dt.UTC).replace(tzinfo=None) if v else None for v in values)
+        )
+
     def daily_counts(self) -> dict[dt.date, int]:
         self._create_tables()
         return {day: int(n) for day, n in self._query(self.sql("daily_counts"))}
@@ -427,6 +458,7 @@ class BigQueryWarehouse:
         rows_read: int,
         run_id: str,
         source_updated_through: dt.datetime | None = None,
+        source_rows_updated_at: dt.datetime | None = None,
     ) -> MergeResult:
         """Load staging, check it, then one atomic MERGE; then the quarantine and the audit.
         A failure before the MERGE leaves the raw table as it was; a retry redoes it all (the
@@ -452,7 +484,7 @@ class BigQueryWarehouse:
         after = self._query(self.sql("count_rows", scope))[0]
         result = _result(
             scope, run_id, rows_read, rows_read - expected_rows, diff, before, after,
-            source_updated_through,
+            source_updated_through, source_rows_updated_at,
         )  # fmt: skip
         window = scope if isinstance(scope, Window) else None
         parameters = [
@@ -463,6 +495,9 @@ class BigQueryWarehouse:
             bigquery.ScalarQueryParameter("loaded_at", "TIMESTAMP", loaded_at),
             bigquery.ScalarQueryParameter(
                 "source_updated_through", "TIMESTAMP", source_updated_through
+            ),
+            bigquery.ScalarQueryParameter(
+                "source_rows_updated_at", "TIMESTAMP", source_rows_updated_at
             ),
             *(
                 bigquery.ScalarQueryParameter(key, "INT64", value)

@@ -39,6 +39,9 @@ class Window:
         """Stable name of the window, used for lake folders."""
         return f"{self.start.isoformat()}_{self.end.isoformat()}"
 
+    def days(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=n) for n in range((self.end - self.start).days)]
+
     def to_dict(self) -> dict[str, str]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 

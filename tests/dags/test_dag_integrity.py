@@ -59,7 +59,9 @@ def test_daily_dag_schedule_and_concurrency(dagbag):
     assert dag.catchup is False
     assert str(dag.timetable.description).startswith("At 06:00")
     assert dag.timezone.name == "America/Los_Angeles"
-    # extract -> merge -> catch_up -> every dbt node
+    # source_changed (may skip) -> extract -> merge -> catch_up (runs either way) -> dbt
+    assert dag.get_task("source_changed").downstream_task_ids == {"extract"}
+    assert dag.get_task("catch_up").trigger_rule == "none_failed"
     assert dag.get_task("extract").downstream_task_ids == {"merge"}
     assert dag.get_task("merge").downstream_task_ids == {"catch_up"}
     dbt_tasks = {t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")}
@@ -156,11 +158,13 @@ MERGES = {"merge", "catch_up", "chunk.merge"}
     ("env", "one_at_a_time"),
     [
         # DuckDB: one dbt build (watcher); it, the MERGEs and the reports share the 1-slot pool
-        ({}, lambda task_id: task_id in {*MERGES, PRODUCER, "report"}),
+        ({}, lambda task_id: task_id in {*MERGES, PRODUCER, "report", "source_changed"}),
         # DuckDB with a task per dbt node: every one of those in the pool too
         (
             {"SFPD_DBT_EXECUTION_MODE": "local"},
-            lambda task_id: task_id in {*MERGES, "report"} or task_id.startswith("dbt."),
+            lambda task_id: (
+                task_id in {*MERGES, "report", "source_changed"} or task_id.startswith("dbt.")
+            ),
         ),
         # BigQuery: only the MERGEs (DML on one table); dbt nodes and reports run in parallel
         (BIGQUERY, lambda task_id: task_id in MERGES),

@@ -98,7 +98,7 @@ def test_an_unreliable_api_gives_the_same_table_as_a_clean_one(server, source, l
 
     load(WINDOW, source, lake, faulty)
 
-    pages = [p for p in server.requests if "$offset" in p]
+    pages = [p for p in server.requests if "$order" in p]
     injected = sum(server.faults.injected.values())
     assert set(server.faults.injected) == {"429", "500", "503", "202", "slow"}
     assert injected >= 0.2 * len(pages)

@@ -43,5 +43,5 @@ def test_connection_json_names_the_endpoint():
     endpoint = local.endpoint_from_env(env, "abcd-1234")
     assert endpoint.resource_url == "http://h:8/resource/abcd-1234.json"
     assert local.endpoint_from_env({}, "wg3w-h783").resource_url == (
-        "https://data.sfgov.org/resource/wg3w-h783.json"
+        "https://data.sf.gov/resource/wg3w-h783.json"
     )

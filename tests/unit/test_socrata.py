@@ -4,12 +4,14 @@ import datetime as dt
 import math
 import socket
 import time
+from dataclasses import replace
 
 import pytest
 
-from sfpd.replay import rows_in
+from sfpd.config import ConfigError
+from sfpd.replay import Faults, ReplayServer, rows_in
 from sfpd.schema import FIELD_NAMES
-from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceError, SourceUnreachable
+from sfpd.socrata import Query, SocrataEndpoint, SocrataSource, SourceError, SourceUnreachable
 from sfpd.window import Window
 
 DEC_2018 = Window.from_dict({"start": "2018-12-01", "end": "2019-01-01"})
@@ -27,7 +29,7 @@ def test_count_is_the_servers_count_for_the_where(replay_server):
         assert source.count(DEC_2018.soql_where()) == expected
 
 
-def test_pages_cover_the_window_exactly_once_in_id_order(replay_server):
+def test_pages_cover_the_window_exactly_once_in_row_id_order(replay_server):
     where = DEC_2018.soql_where()
     replay_server.requests.clear()
     with source_for(replay_server, page_size=2500) as source:
@@ -39,15 +41,144 @@ def test_pages_cover_the_window_exactly_once_in_id_order(replay_server):
         row["row_id"] for row in rows_in(replay_server.corpus, where)
     }
     assert [len(page) for page in pages] == [2500] * 4 + [1884]
-    # every request asked for an explicit column list, an order and the window; the page
-    # after the short last one was fetched ahead (while that one was parsed) and dropped
-    assert len(replay_server.requests) == math.ceil(11884 / 2500) + 1
-    for offset, params in zip(range(0, 12500 + 1, 2500), replay_server.requests, strict=True):
-        assert params["$order"] == ":id"
-        assert params["$where"] == where
+    # Keyset paging: each page asks for the rows after the last row_id of the one before (a
+    # number, as the metadata types it, so the server compares and orders alike), never an
+    # offset. The page after the short last one was fetched ahead and dropped; one more request
+    # reads the rows without a row_id.
+    requests = replay_server.requests
+    assert len(requests) == math.ceil(11884 / 2500) + 2
+    lasts = [page[-1]["row_id"] for page in pages]
+    bounds = ["row_id IS NOT NULL", *(f"row_id > {last}" for last in lasts)]
+    for params, bound in zip(requests, bounds, strict=False):
+        assert params["$where"] == f"({where}) AND {bound}"
+        assert params["$order"] == "row_id"
         assert params["$select"] == ",".join(FIELD_NAMES)
         assert params["$limit"] == "2500"
-        assert params["$offset"] == str(offset)
+        assert "$offset" not in params
+    assert requests[-1]["$where"] == f"({where}) AND row_id IS NULL"
+
+
+def test_a_text_row_id_is_compared_and_ordered_as_text(api_rows):
+    # row_ids of 11 and 12 digits: "100000106374" < "85424006374" as text, > as numbers
+    long_ids = [
+        {**row, "incident_id": f"1{row['incident_id']}", "row_id": f"1{row['row_id']}"}
+        for row in api_rows[:300]
+    ]
+    for row_id_type in ("text", "number"):
+        with ReplayServer(None, column_types={"row_id": row_id_type}) as server:
+            server.replace_corpus([*api_rows, *long_ids])
+            with source_for(server, page_size=100) as source:
+                rows = [row for page in source.pages("incident_id IS NOT NULL") for row in page]
+            keys = [row["row_id"] for row in rows]
+            assert sorted(keys) == sorted(r["row_id"] for r in server.corpus)
+            assert keys == sorted(keys, key=int if row_id_type == "number" else str)
+            quoted = "row_id > '" in server.requests[1]["$where"]
+            assert quoted == (row_id_type == "text")
+
+
+def test_a_literal_of_the_wrong_type_is_refused_by_the_server(replay_server):
+    with source_for(replay_server) as source, pytest.raises(SourceError, match="Type mismatch"):
+        source.count("row_id > '85424006374'")
+
+
+def test_a_reload_mid_extract_neither_skips_nor_repeats_rows(server):
+    """The publisher replaces the dataset between two pages: every row gets a new :id (so the
+    :id order is shuffled) and :updated_at. Paging by offset in :id order, as this client once
+    did, loses and repeats rows; keyset paging on row_id reads each row once."""
+    where = DEC_2018.soql_where()
+    expected = {row["row_id"] for row in rows_in(server.corpus, where)}
+    by_id = Query(",".join(FIELD_NAMES), where, order=":id", limit=1000)
+    server.faults.reload_after_pages = 2
+    with source_for(server) as source:
+        seen = [
+            r["row_id"] for k in range(12) for r in source.query(replace(by_id, offset=k * 1000))
+        ]
+    assert server.faults.injected["reload"] == 1
+    assert len(seen) == len(expected) and len(set(seen)) < len(expected)  # repeats and losses
+
+    server.faults = Faults(reload_after_pages=2)
+    with source_for(server, page_size=1000) as source:
+        rows = [row["row_id"] for page in source.pages(where) for row in page]
+    assert server.faults.injected["reload"] == 1
+    assert len(rows) == len(set(rows)) == len(expected)
+    assert set(rows) == expected
+
+
+@pytest.mark.parametrize("api", ["soda2", "soda3"])
+def test_both_apis_read_the_same_rows_and_figures(replay_server, api):
+    where = DEC_2018.soql_where()
+    endpoint = SocrataEndpoint(
+        host="127.0.0.1", port=replay_server.port, scheme="http", api=api, app_token="token"
+    )
+    with SocrataSource(endpoint, page_size=5000) as source:
+        rows = [row for page in source.pages(where) for row in page]
+        counts = (source.count(where), source.updated_through(), source.daily_counts())
+    with source_for(replay_server, page_size=5000) as soda2:
+        assert rows == [row for page in soda2.pages(where) for row in page]
+        assert counts == (soda2.count(where), soda2.updated_through(), soda2.daily_counts())
+
+
+def test_soda3_without_an_app_token_is_refused_before_any_request(replay_server):
+    replay_server.requests.clear()
+    with pytest.raises(ConfigError, match=r"SODA3 needs an app token.*connection's password"):
+        SocrataEndpoint.from_connection_fields(
+            "127.0.0.1", replay_server.port, "http", None, extra={"api": "soda3"}
+        )
+    assert replay_server.requests == []
+    with pytest.raises(ConfigError, match="api must be one of"):
+        SocrataEndpoint(api="soda4")
+
+
+def test_soda3_answers_without_a_token_and_error_objects_fail_the_read(server):
+    endpoint = SocrataEndpoint(
+        host="127.0.0.1", port=server.port, scheme="http", api="soda3", app_token="token"
+    )
+    with SocrataSource(endpoint) as source:
+        source.session.headers.pop("X-App-Token")
+        with pytest.raises(SourceError, match=r"HTTP 403 .*requires an app token"):
+            source.count(DEC_2018.soql_where())
+    server.faults.error_object_next = True  # SODA3 can answer an error with HTTP 200
+    with SocrataSource(endpoint) as source:
+        with pytest.raises(SourceError, match="not rows: Query timed out"):
+            list(source.pages(DEC_2018.soql_where()))
+    assert server.faults.injected["error object"] == 1
+
+
+@pytest.mark.parametrize("api", ["soda2", "soda3"])
+def test_a_redirect_to_another_host_is_followed_and_logged_once(replay_server, caplog, api):
+    with ReplayServer(None, redirect_to=replay_server.url) as old_host:
+        endpoint = SocrataEndpoint(
+            host="127.0.0.1", port=old_host.port, scheme="http", api=api, app_token="token"
+        )
+        where = DEC_2018.soql_where()
+        with caplog.at_level("WARNING"), SocrataSource(endpoint, page_size=5000) as source:
+            rows = [row for page in source.pages(where) for row in page]
+            assert source.count(where) == len(rows) == 11884
+            assert source.base_url == replay_server.url
+        assert old_host.redirected == 1  # later requests go to the new host directly
+    moved = [r.getMessage() for r in caplog.records if "redirects to" in r.getMessage()]
+    assert moved == [
+        f"The Socrata API at {old_host.url} redirects to {replay_server.url}: reading from there "
+        "(the app token is still sent). Update the connection's host to 127.0.0.1 to skip the "
+        "redirect."
+    ]
+
+
+def test_the_metadata_says_when_the_data_changed_and_the_column_types(server):
+    with source_for(server) as source:
+        metadata = source.metadata()
+    latest = max(row[":updated_at"] for row in server.corpus)
+    assert metadata.rows_updated_at == dt.datetime.fromisoformat(latest[:19])
+    assert metadata.column_types["row_id"] == "number"
+    stamp = server.upsert(server.corpus[:1])
+    with source_for(server) as source:
+        assert source.metadata().rows_updated_at == dt.datetime.fromisoformat(stamp[:19])
+    # a server without the metadata endpoint (any SODA 2.x server): None, read as "changed"
+    other = SocrataEndpoint(
+        host="127.0.0.1", port=server.port, scheme="http", dataset_id="abcd-1234"
+    )
+    with SocrataSource(other) as source:
+        assert source.metadata() is None
 
 
 def test_selected_columns_only_and_nulls_omitted(replay_server):
@@ -92,7 +223,7 @@ def test_unreachable_server_fails_fast_and_names_the_offline_option():
 def test_page_size_is_bounded():
     with pytest.raises(ValueError, match="page_size"):
         SocrataSource(SocrataEndpoint(), page_size=50_001)
-    with pytest.raises(ValueError, match="scheme"):
+    with pytest.raises(ConfigError, match="scheme"):
         SocrataEndpoint(scheme="ftp")
 
 

@@ -21,3 +21,6 @@ CREATE TABLE IF NOT EXISTS `{{ audit }}` (
 -- latest :updated_at when its read began (the catch-up's watermark).
 ALTER TABLE `{{ audit }}` ADD COLUMN IF NOT EXISTS kind STRING;
 ALTER TABLE `{{ audit }}` ADD COLUMN IF NOT EXISTS source_updated_through TIMESTAMP;
+-- Added with the "anything changed?" check: when the source's data last changed as the load
+-- began (its metadata's rowsUpdatedAt).
+ALTER TABLE `{{ audit }}` ADD COLUMN IF NOT EXISTS source_rows_updated_at TIMESTAMP;

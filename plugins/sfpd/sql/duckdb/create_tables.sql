@@ -27,3 +27,6 @@ CREATE TABLE IF NOT EXISTS {{ schema }}.load_audit (
 -- latest :updated_at when its read began (the catch-up's watermark).
 ALTER TABLE {{ schema }}.load_audit ADD COLUMN IF NOT EXISTS kind VARCHAR;
 ALTER TABLE {{ schema }}.load_audit ADD COLUMN IF NOT EXISTS source_updated_through TIMESTAMP;
+-- Added with the "anything changed?" check: when the source's data last changed as the load
+-- began (its metadata's rowsUpdatedAt).
+ALTER TABLE {{ schema }}.load_audit ADD COLUMN IF NOT EXISTS source_rows_updated_at TIMESTAMP;
