@@ -26,7 +26,7 @@ import pyarrow as pa
 from sfpd.lake import Lake
 from sfpd.schema import Normalised, Reject, normalise_json
 from sfpd.socrata import SocrataSource
-from sfpd.warehouse import MergeResult, Warehouse
+from sfpd.warehouse import MergeResult, Warehouse, check_result
 from sfpd.window import UpdatedBetween, Window, day_windows, fixed_timestamp, scope_from_dict
 
 log = logging.getLogger(__name__)
@@ -219,8 +219,9 @@ def catch_up(
 ) -> CatchUp:
     """Bring the raw table level with the source outside the run's window.
 
-    0. When the dataset's metadata says its data has not changed since the last catch-up read
-       it, there is nothing to do (unless ``force``).
+    0. When the dataset's metadata says its data has not changed since the last completed
+       catch-up read it, there is nothing to do (unless ``force``). A completed catch-up ends
+       with a ``check`` row in load_audit that records it.
     1. The rows changed upstream since the watermark (:meth:`Warehouse.watermark`: where the
        last catch-up stopped, or the first load's read), up to the source's latest
        ``:updated_at`` read now, merged on row_id with no date bound. The merge's audit row
@@ -255,6 +256,8 @@ def catch_up(
             )  # fmt: skip
     differing, windows = _days_differing(source, warehouse)
     reloaded = [_load(window, through, *args) for window in windows]
+    if changed_at:  # level with the source as of its last data change: the next check's mark
+        warehouse.record(check_result(run_id, through, changed_at))
     return CatchUp(changed, len(differing), reloaded)
 
 

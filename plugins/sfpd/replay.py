@@ -562,6 +562,7 @@ class ReplayServer:
         self.types = {**COLUMN_TYPES, **(column_types or {})}
         self.redirect_to = redirect_to
         self.redirected = 0  # requests answered with the redirect
+        self.serve_metadata = True  # False: /api/views answers 404, as a plain SODA server may
         self._replies: dict[str, bytes] = {}
         self.dataset_id = dataset_id
         self.requests: list[dict[str, str]] = []
@@ -578,7 +579,7 @@ class ReplayServer:
                 elif url.path == f"/resource/{server.dataset_id}.json":
                     params = {k: v[-1] for k, v in parse_qs(url.query).items()}
                     self._answer(url.query, params)
-                elif url.path == f"/api/views/{server.dataset_id}.json":
+                elif url.path == f"/api/views/{server.dataset_id}.json" and server.serve_metadata:
                     self._reply(200, server.metadata())
                 else:
                     self._reply(404, {"error": True, "message": f"Not found: {url.path}"})

@@ -166,6 +166,9 @@ class Warehouse(Protocol):
     def source_state(self) -> SourceState:
         """What the loads so far saw of the source: see sql/*/source_state.sql."""
 
+    def record(self, result: MergeResult, loaded_at: dt.datetime | None = None) -> None:
+        """Add a row to load_audit (a catch-up's check: :func:`check_result`)."""
+
     def daily_counts(self) -> dict[dt.date, int]:
         """Rows per incident day, merged plus quarantined (what the source counts)."""
 
@@ -232,9 +235,40 @@ def _log_deduplicated(rows: int) -> None:
         log.warning("Removed %d copies of row_ids the table held twice; inserted once now", rows)
 
 
-def _audit_values(result: MergeResult) -> dict:
-    keys = ("run_id", "kind", "rows_read", "rows_rejected", "rows_inserted", "rows_updated")
-    return {key: getattr(result, key) for key in (*keys, "rows_deleted")}
+# load_audit's columns and their BigQuery types (DuckDB takes the same values as parameters)
+AUDIT_COLUMNS = {
+    "run_id": "STRING",
+    "kind": "STRING",
+    "window_start": "DATE",
+    "window_end": "DATE",
+    **dict.fromkeys(
+        ("rows_read", "rows_rejected", "rows_inserted", "rows_updated", "rows_deleted"), "INT64"
+    ),
+    **dict.fromkeys(("loaded_at", "source_updated_through", "source_rows_updated_at"), "TIMESTAMP"),
+}
+
+
+def _audit_row(result: MergeResult, loaded_at: dt.datetime) -> dict:
+    """The load_audit row of a load (or of a catch-up's check), as typed values."""
+    row = {column: getattr(result, column, None) for column in AUDIT_COLUMNS}
+    for column, kind in AUDIT_COLUMNS.items():
+        if row[column] is not None and kind == "DATE":
+            row[column] = dt.date.fromisoformat(row[column])
+        elif row[column] is not None and kind == "TIMESTAMP":
+            row[column] = dt.datetime.fromisoformat(row[column])
+    return row | {"loaded_at": loaded_at}
+
+
+def check_result(
+    run_id: str, source_updated_through: dt.datetime | None, source_rows_updated_at: dt.datetime
+) -> MergeResult:
+    """A completed catch-up's record: the warehouse was level with the source as of
+    ``source_rows_updated_at`` (the metadata's last data change), nothing loaded."""
+    return MergeResult(
+        run_id, "check", None, None, 0, 0, 0, 0, 0, 0, 0,
+        source_updated_through.isoformat() if source_updated_through else None,
+        source_rows_updated_at.isoformat(),
+    )  # fmt: skip
 
 
 def _windows(rows: list[tuple]) -> list[Window]:
@@ -287,6 +321,11 @@ class DuckDBWarehouse:
     def source_state(self) -> SourceState:
         return SourceState(*self._rows("source_state")[0])
 
+    def record(self, result: MergeResult, loaded_at: dt.datetime | None = None) -> None:
+        with self.connect() as con:
+            con.execute(self._sql("create_tables"))
+            con.execute(self._sql("insert_audit"), _audit_row(result, loaded_at or _now()))
+
     def daily_counts(self) -> dict[dt.date, int]:
         return {day: int(n) for day, n in self._rows("daily_counts")}
 
@@ -334,16 +373,7 @@ class DuckDBWarehouse:
                     scope, run_id, rows_read, rows_read - expected_rows, diff, before, after,
                     source_updated_through, source_rows_updated_at,
                 )  # fmt: skip
-                con.execute(
-                    self._sql("insert_audit"),
-                    {
-                        **_audit_values(result),
-                        **dates,
-                        "loaded_at": loaded_at,
-                        "source_updated_through": source_updated_through,
-                        "source_rows_updated_at": source_rows_updated_at,
-                    },
-                )
+                con.execute(self._sql("insert_audit"), _audit_row(result, loaded_at))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -437,6 +467,17 @@ class BigQueryWarehouse:
         self._create_tables()
         return _windows(self._query(self.sql("covered_windows")))
 
+    def record(self, result: MergeResult, loaded_at: dt.datetime | None = None) -> None:
+        from google.cloud import bigquery
+
+        self._create_tables()
+        row = _audit_row(result, loaded_at or _now())
+        parameters = [
+            bigquery.ScalarQueryParameter(column, kind, row[column])
+            for column, kind in AUDIT_COLUMNS.items()
+        ]
+        self._query(self.sql("insert_audit"), parameters)
+
     def source_state(self) -> SourceState:
         self._create_tables()
         values = self._query(self.sql("source_state"))[0]
@@ -463,8 +504,6 @@ class BigQueryWarehouse:
         """Load staging, check it, then one atomic MERGE; then the quarantine and the audit.
         A failure before the MERGE leaves the raw table as it was; a retry redoes it all (the
         audit row, and with it a catch-up's watermark, is written last)."""
-        from google.cloud import bigquery
-
         self._create_tables()
         self._query(self.sql("create_staging"))
         self._load(uris, STAGING_TABLE, bigquery_columns())
@@ -486,26 +525,7 @@ class BigQueryWarehouse:
             scope, run_id, rows_read, rows_read - expected_rows, diff, before, after,
             source_updated_through, source_rows_updated_at,
         )  # fmt: skip
-        window = scope if isinstance(scope, Window) else None
-        parameters = [
-            bigquery.ScalarQueryParameter("run_id", "STRING", run_id),
-            bigquery.ScalarQueryParameter("kind", "STRING", result.kind),
-            bigquery.ScalarQueryParameter("window_start", "DATE", window and window.start),
-            bigquery.ScalarQueryParameter("window_end", "DATE", window and window.end),
-            bigquery.ScalarQueryParameter("loaded_at", "TIMESTAMP", loaded_at),
-            bigquery.ScalarQueryParameter(
-                "source_updated_through", "TIMESTAMP", source_updated_through
-            ),
-            bigquery.ScalarQueryParameter(
-                "source_rows_updated_at", "TIMESTAMP", source_rows_updated_at
-            ),
-            *(
-                bigquery.ScalarQueryParameter(key, "INT64", value)
-                for key, value in _audit_values(result).items()
-                if key not in ("run_id", "kind")
-            ),
-        ]
-        self._query(self.sql("insert_audit"), parameters)
+        self.record(result, loaded_at)
         log.info("MERGE of %s into %s: %s", scope.label, self.ref(RAW_TABLE), result)
         if dates:
             log.info("Rows whose date moved upstream were in %d other partition(s)", len(dates))

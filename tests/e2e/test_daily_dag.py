@@ -43,7 +43,15 @@ def test_daily_dag_end_to_end_and_rerun_is_identical(env, replay_server):
     assert reports == query(env, "SELECT count(DISTINCT incident_id) FROM sfpd_raw.incidents")[0][0]
     assert query(env, "SELECT count(*) FROM sfpd_seeds.police_districts") == [(11,)]
 
-    dags_test(env)
+    # the same run again: the source's metadata says nothing changed, so nothing is read
+    log = dags_test(env)
+    assert "Skipping the extract: the dataset's data last changed at" in log
+    assert "Nothing changed upstream since the last catch-up" in log
+    assert query(env, "SELECT * FROM sfpd_raw.incidents ORDER BY row_id") == raw
+
+    # forced: read and merged again, the same rows
+    log = dags_test({**env, "SFPD_FORCE_PULL": "true"})
+    assert "SFPD_FORCE_PULL is set" in log
     assert query(env, "SELECT * FROM sfpd_raw.incidents ORDER BY row_id") == raw
 
 
@@ -61,3 +69,26 @@ def test_lake_holds_the_window_as_parquet(env):
     assert parts
     files = [str(p) for p in parts]
     assert duckdb.sql(f"SELECT count(*) FROM read_parquet({files})").fetchall() == [(11887,)]
+
+
+def test_a_soda3_run_equals_the_soda2_run(env, airflow_home_env, replay_server, tmp_path_factory):
+    """The same DAG through SODA3 (its connection's extra says so, with an app token) writes
+    the same lake files, byte for byte, and the same raw table."""
+    connection = replay_server.connection_uri_json(api="soda3", app_token="test-token")
+    soda3 = state_env(
+        {**airflow_home_env, "AIRFLOW_CONN_SOCRATA_DEFAULT": connection},
+        tmp_path_factory.mktemp("soda3"),
+    )
+    log = dags_test(soda3)
+    assert f"through soda3 at {replay_server.url}" in log
+    columns = "* EXCLUDE (_loaded_at)"  # when each run merged
+    assert query(soda3, f"SELECT {columns} FROM sfpd_raw.incidents ORDER BY row_id") == query(
+        env, f"SELECT {columns} FROM sfpd_raw.incidents ORDER BY row_id"
+    )
+    window = "wg3w-h783/windows/2018-11-01_2019-01-01"
+    files = {}
+    for state in (env, soda3):
+        folder = Path(state["SFPD_LAKE_URI"].removeprefix("file://")) / window
+        files[state["SFPD_LAKE_URI"]] = {p.name: p.read_bytes() for p in folder.iterdir()}
+    soda2_files, soda3_files = files.values()
+    assert soda2_files and soda3_files == soda2_files

@@ -9,7 +9,14 @@ import datetime as dt
 
 import pytest
 
-from sfpd.pipeline import IncompleteRead, catch_up, extract_to_lake, merge_extract
+from sfpd.pipeline import (
+    CatchUp,
+    IncompleteRead,
+    catch_up,
+    extract_to_lake,
+    merge_extract,
+    skip_reason,
+)
 from sfpd.replay import rows_in
 from sfpd.schema import FIELD_NAMES
 from sfpd.socrata import SocrataEndpoint, SocrataSource
@@ -160,10 +167,11 @@ def test_the_catch_up_is_audited_and_pages_like_a_window(server, source, lake, w
     with warehouse.connect(read_only=True) as con:
         assert con.execute(
             "SELECT kind, window_start, rows_read, source_updated_through, source_rows_updated_at "
-            "FROM sfpd_raw.load_audit ORDER BY loaded_at, kind DESC"
+            "FROM sfpd_raw.load_audit ORDER BY rowid"
         ).fetchall() == [
             ("window", OLD.start, len(rows), dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1)),
             ("catch-up", None, 4500, watermark, changed_at),
+            ("check", None, 0, watermark, changed_at),  # the catch-up completed
         ]
     assert changed_at == watermark.replace(microsecond=0) > dt.datetime(2026, 1, 1)
 
@@ -183,3 +191,45 @@ def test_a_warehouse_holding_a_row_twice_from_before_is_repaired(server, source,
         )
     daily_run(source, lake, warehouse, "after the upgrade")
     assert_level(server, warehouse)  # one copy each, at the source's date
+
+
+def test_nothing_changed_upstream_skips_the_reads_until_something_does(
+    server, source, lake, warehouse
+):
+    """The dataset's metadata (its last data change) against what the loads recorded: a run
+    after an unchanged source reads nothing but the metadata; any change reads again."""
+    merge_extract(extract_to_lake(OLD, source, lake, ID), warehouse, "backfill")
+    daily_run(source, lake, warehouse, "first")
+    state = warehouse.source_state()
+    changed_at = source.metadata().rows_updated_at
+    assert state.rows_updated_at == state.caught_up_at == changed_at
+
+    server.requests.clear()
+    assert "nothing changed upstream since" in skip_reason(source, warehouse, WINDOW)
+    assert catch_up(source, lake, warehouse, ID, "second") == CatchUp(None, 0)
+    assert server.requests == []  # the metadata only, no query
+    # a day never loaded, on or before the first load's date: read
+    assert skip_reason(source, warehouse, Window(dt.date(2019, 8, 31), WINDOW.end)) is None
+    # days after the first load: their rows came in through the catch-ups
+    today = dt.datetime.now(dt.UTC).date()
+    ahead = Window(today + dt.timedelta(days=1), today + dt.timedelta(days=3))
+    assert skip_reason(source, warehouse, ahead) is not None
+
+    server.upsert([{**rows_in(server.corpus, WINDOW.soql_where())[0], "resolution": "Unfounded"}])
+    assert skip_reason(source, warehouse, WINDOW) is None
+    assert catch_up(source, lake, warehouse, ID, "third").changed.rows_updated == 1
+    assert skip_reason(source, warehouse, WINDOW) is not None  # level again
+    server.requests.clear()
+    assert catch_up(source, lake, warehouse, ID, "forced", force=True).days_differing == 0
+    assert any("$group" in params for params in server.requests)  # read anyway
+
+
+def test_without_metadata_every_run_reads(server, source, lake, warehouse):
+    """Any SODA 2.x server need not serve /api/views: nothing is skipped then."""
+    server.serve_metadata = False
+    daily_run(source, lake, warehouse, "first")
+    assert warehouse.source_state().rows_updated_at is None
+    assert skip_reason(source, warehouse, WINDOW) is None
+    server.requests.clear()
+    catch_up(source, lake, warehouse, ID, "second")
+    assert any("$group" in params for params in server.requests)
