@@ -26,6 +26,7 @@ display-name headers, converted to API form on load).
 from __future__ import annotations
 
 import argparse
+import bisect
 import collections
 import contextlib
 import csv
@@ -408,13 +409,32 @@ def _filter_and_order(
     filter and the last ordering, so paging through a large corpus, and counting it first,
     filter it once."""
     cache = {} if cache is None else cache
+    keyset = _KEYSET.fullmatch(where) if order.strip() == "row_id" else None
+    if keyset:  # a keyset page: the base query's rows once, then a binary search (an index)
+        ordered = _filter_and_order(corpus, keyset["base"], "row_id", types, cache)
+        kind = types.get("row_id", TEXT)
+        if "keys" not in cache:
+            present = [row["row_id"] for row in ordered if row.get("row_id") is not None]
+            cache["keys"] = [_comparable(value, kind) for value in present]
+        keys, bound = cache["keys"], keyset["bound"]
+        if bound.upper() == "IS NOT NULL":
+            return ordered[: len(keys)]
+        parse_where(f"row_id {bound}", types)  # the literal's type checked
+        literal = _tokens(bound)[1][1]
+        value = literal[1:-1].replace("''", "'") if literal.startswith("'") else literal
+        return ordered[bisect.bisect_right(keys, _comparable(value, kind)) : len(keys)]
     if cache.get("where") != where:
         predicate = parse_where(where, types)
         cache.clear()
         cache.update(where=where, rows=[row for row in corpus if predicate(row)])
     if cache.get("order") != order:
+        cache.pop("keys", None)
         cache.update(order=order, ordered=_ordered(cache["rows"], order, types))
     return cache["ordered"]
+
+
+# "(<where>) AND row_id > <literal>" or "... IS NOT NULL": what a keyset-paging client asks
+_KEYSET = re.compile(r"\((?P<base>.*)\) AND row_id (?P<bound>> .+|IS NOT NULL)", re.DOTALL)
 
 
 def _ordered(matching: list[dict], order: str, types: dict[str, str]) -> list[dict]:

@@ -2,7 +2,15 @@
 
 import pytest
 
-from sfpd.replay import DEFAULT_LIMIT, ReplayServer, SoQLError, load_corpus, run_query
+from sfpd.replay import (
+    COLUMN_TYPES,
+    DEFAULT_LIMIT,
+    ReplayServer,
+    SoQLError,
+    load_corpus,
+    rows_in,
+    run_query,
+)
 from tests.conftest import FIXTURES
 
 
@@ -115,3 +123,27 @@ def test_upsert_stamps_a_later_updated_at_and_delete_removes(corpus):
         assert changed["resolution"] == "Unfounded (reviewed)"
         server.delete([row["row_id"]])
         assert row["row_id"] not in {r["row_id"] for r in server.corpus}
+
+
+@pytest.mark.parametrize("row_id_type", ["number", "text"])
+def test_a_keyset_page_is_the_rows_after_the_key_in_the_columns_order(corpus, row_id_type):
+    """The server answers keyset pages from its row_id order (like an index); the answer is
+    what filtering every row gives."""
+    types = {**COLUMN_TYPES, "row_id": row_id_type}
+    base = "incident_datetime >= '2018-12-10T00:00:00' AND incident_datetime < '2018-12-20'"
+    order = (lambda r: int(r["row_id"])) if row_id_type == "number" else (lambda r: r["row_id"])
+    matching = sorted(rows_in(corpus, base), key=order)
+    key = matching[len(matching) // 2]["row_id"]
+    literal = key if row_id_type == "number" else f"'{key}'"
+    params = {"$select": "row_id", "$order": "row_id", "$limit": "50000"}
+    cache: dict = {}
+    page = run_query(corpus, {**params, "$where": f"({base}) AND row_id > {literal}"}, cache, types)
+    after = [r["row_id"] for r in matching if order(r) > order({"row_id": key})]
+    assert [r["row_id"] for r in page] == after and 0 < len(after) < len(matching)
+    first = run_query(
+        corpus, {**params, "$where": f"({base}) AND row_id IS NOT NULL"}, cache, types
+    )
+    assert [r["row_id"] for r in first] == [r["row_id"] for r in matching]
+    wrong = key if row_id_type == "text" else f"'{key}'"
+    with pytest.raises(SoQLError, match="Type mismatch"):
+        run_query(corpus, {**params, "$where": f"({base}) AND row_id > {wrong}"}, cache, types)
