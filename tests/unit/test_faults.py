@@ -124,6 +124,19 @@ def test_a_short_read_merges_nothing_and_a_retry_completes(server, source, lake,
     SUMMARY["faults injected"] += 1
 
 
+def test_a_reload_mid_extract_still_lands_the_window_exactly(server, source, lake, tmp_path):
+    """The publisher replaces the whole dataset after the second page: new :id for every row
+    (their :id order shuffled), new :updated_at. The window lands exactly, in one try."""
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb")
+    server.faults.reload_after_pages = 2
+    result = load(WINDOW, source, lake, warehouse)
+    assert server.faults.injected["reload"] == 1
+    assert result.rows_inserted == len(window_ids(server))
+    check_exact(server, warehouse)
+    SUMMARY["loads held"] += 1
+    SUMMARY["faults injected"] += 1
+
+
 def malformed(rows: list[dict]) -> list[dict]:
     """Eleven kinds of broken rows, made from real ones (new row_ids so none replaces another)."""
     breakers = [
