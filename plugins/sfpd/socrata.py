@@ -213,7 +213,7 @@ class SocrataSource:
         self.endpoint = endpoint
         self.page_size = page_size
         self.base_url = endpoint.base_url  # moves if the host redirects elsewhere
-        self._key_type: str | None = None  # the paging key's SoQL type, asked for once
+        self._key_type: str | None = None  # the paging key's SoQL type, from the metadata
         adapter = _retrying_adapter(endpoint)
         if endpoint.api == "soda2":
             client = Socrata(
@@ -316,6 +316,7 @@ class SocrataSource:
         except (SourceError, ValueError, AttributeError, KeyError, TypeError) as exc:
             log.warning("No dataset metadata (%s): cannot tell whether anything changed", exc)
             return None
+        self._key_type = columns.get(KEY, "")  # the paging key's type, for this source's reads
         return DatasetMetadata(
             dt.datetime.fromtimestamp(updated, dt.UTC).replace(tzinfo=None) if updated else None,
             columns,
@@ -345,9 +346,8 @@ class SocrataSource:
     def _key_literal(self) -> Callable[[str], str]:
         """How a row_id is written in SoQL: as a number or as text, by the column's type, so the
         server's comparison and its order agree (a number compared as text would not)."""
-        if self._key_type is None:
-            metadata = self.metadata()
-            self._key_type = metadata.column_types.get(KEY, "") if metadata else ""
+        if self._key_type is None and self.metadata() is None:
+            self._key_type = ""
         kind = self._key_type
         if kind == "number":
             return lambda value: str(float(value) if "." in value else int(value))
