@@ -69,7 +69,7 @@ $(AIRFLOW_HOME)/airflow.db: $(BIN)/.synced
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/migrate.log; exit 1)
 
 run: $(MANIFEST) $(AIRFLOW_HOME)/airflow.db  ## Run the daily DAG once (SFPD_SOURCE=replay: offline)
-	$(BIN)/python -m sfpd.local
+	$(BIN)/python -m sfpd_dev.local
 
 airflow: $(MANIFEST)  ## A local Airflow on 127.0.0.1 (UI, scheduler, triggerer); Ctrl-C stops it (SFPD_SOURCE=replay: offline)
 	$(BIN)/python -m sfpd_dev.airflow_local

@@ -37,7 +37,7 @@ def api_rows() -> list[dict]:
 
 @pytest.fixture(scope="session")
 def replay_server():
-    from sfpd.replay import ReplayServer
+    from sfpd_dev.replay import ReplayServer
 
     with ReplayServer(FIXTURES) as server:
         yield server

@@ -28,7 +28,7 @@ from pathlib import Path
 import requests
 
 from sfpd.config import PROJECT_ROOT
-from sfpd.local import airflow_env, connections, create_pools
+from sfpd_dev.local import airflow_env, connections, create_pools
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 USER = "admin"
@@ -304,8 +304,7 @@ def _pid_file(path: Path) -> Iterator[None]:
 
 
 def main() -> int:
-    from sfpd.local import REPLAY_DATA
-    from sfpd.replay import ReplayServer
+    from sfpd_dev.replay import BUNDLED_ROWS, ReplayServer
 
     source = os.environ.get("SFPD_SOURCE", "live").strip().lower()
     if source not in ("live", "replay"):
@@ -318,7 +317,7 @@ def main() -> int:
     with contextlib.ExitStack() as stack, _pid_file(home / "airflow-local.pid"):
         try:
             if source == "replay":
-                server = stack.enter_context(ReplayServer(REPLAY_DATA))
+                server = stack.enter_context(ReplayServer(BUNDLED_ROWS))
                 env["AIRFLOW_CONN_SOCRATA_DEFAULT"] = server.connection_uri_json()
                 rows, port_ = len(server.corpus), server.port
                 print(f"Replay server: {rows} bundled rows on 127.0.0.1:{port_}")

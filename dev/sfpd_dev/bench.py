@@ -36,10 +36,9 @@ import time
 from pathlib import Path
 
 from sfpd.config import PROJECT_ROOT
-from sfpd.replay import ReplayServer
 from sfpd.window import SF_TZ, Window
+from sfpd_dev.replay import BUNDLED_ROWS, ReplayServer
 
-FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "socrata"
 DATASET = "wg3w-h783"
 # The synthetic rows spread over eight years (~340 a day, close to the real ~230 + offences).
 SPAN = Window(dt.date(2018, 1, 1), dt.date(2026, 1, 1))
@@ -84,9 +83,9 @@ def synthetic_rows(n: int, span: Window = SPAN, seed: int = 7) -> list[dict]:
 
 
 def _real_rows() -> list[dict]:
-    from sfpd.replay import load_corpus
+    from sfpd_dev.replay import load_corpus
 
-    return load_corpus(FIXTURES)
+    return load_corpus(BUNDLED_ROWS)
 
 
 # --------------------------------------------------------------------------- workers
@@ -168,7 +167,7 @@ def _pythonpath() -> str:
 
 def bench_extract(sizes: list[int], workdir: Path) -> list[dict]:
     figures = []
-    with ReplayServer(FIXTURES, cache_replies=True) as server:
+    with ReplayServer(BUNDLED_ROWS, cache_replies=True) as server:
         for n in sizes:
             server.replace_corpus(synthetic_rows(n))
             for method in ("ours", "pandas"):
@@ -266,10 +265,10 @@ def bench_catch_up(lake_dir: Path, workdir: Path, rows: list[dict]) -> list[dict
     Python for each new ``$where``, which Socrata answers from an index."""
     from sfpd.lake import open_lake
     from sfpd.pipeline import catch_up
-    from sfpd.replay import CORPUS_UPDATED_AT
     from sfpd.socrata import SocrataEndpoint, SocrataSource
     from sfpd.warehouse import DuckDBWarehouse
     from sfpd.window import parse_fixed_timestamp
+    from sfpd_dev.replay import CORPUS_UPDATED_AT
 
     files = sorted(lake_dir.glob(f"{DATASET}/windows/{SPAN.label}/part-*.parquet"))
     rejects = (lake_dir / DATASET / "windows" / SPAN.label / "rejects.parquet").as_uri()
@@ -289,7 +288,7 @@ def bench_catch_up(lake_dir: Path, workdir: Path, rows: list[dict]) -> list[dict
     moved = [{**row, **leap_day} for row in picked[900:1000]]
     burst = [{**row, "resolution": "Exceptional Adult"} for row in picked[1010:]]
     figures = []
-    with ReplayServer(FIXTURES) as server:
+    with ReplayServer(BUNDLED_ROWS) as server:
         server.replace_corpus(rows)
         endpoint = SocrataEndpoint(host="127.0.0.1", port=server.port, scheme="http")
         with SocrataSource(endpoint, PAGE_SIZE) as source:
@@ -468,7 +467,7 @@ bare()
 def bench_parse(workdir: Path, repeats: int = 3) -> dict[str, float]:
     """Median seconds to fill a DagBag from each file, in a fresh interpreter (Airflow imported
     before the clock starts)."""
-    from sfpd.local import airflow_env
+    from sfpd_dev.local import airflow_env
 
     bare = workdir / "bare_dag.py"
     bare.write_text(BARE_DAG)
@@ -530,7 +529,7 @@ class TaskMemory(threading.Thread):
 
 
 def _airflow_env(home: Path, server: ReplayServer, **settings: str) -> dict:
-    from sfpd.local import airflow_env
+    from sfpd_dev.local import airflow_env
 
     return {
         **airflow_env(PROJECT_ROOT, home),
@@ -564,13 +563,13 @@ def bench_daily_dag(workdir: Path) -> dict:
     `airflow dags test` (one process, tasks in turn), and under a real scheduler, triggered
     through the REST API twice (the second run finds dbt's parse cache warm), with the watcher
     (the DuckDB default) and with a task per dbt node (SFPD_DBT_EXECUTION_MODE=local)."""
-    from sfpd.local import DAG_ID, anchor_for, create_pools
     from sfpd_dev.airflow_local import LocalAirflow
+    from sfpd_dev.local import DAG_ID, anchor_for, create_pools
 
     run_dates = ("2019-01-01", "2019-01-02")
     figures: dict = {}
     airflow = str(Path(sys.executable).with_name("airflow"))
-    with ReplayServer(FIXTURES) as server:
+    with ReplayServer(BUNDLED_ROWS) as server:
         home = workdir / "dags-test"
         env = _airflow_env(home, server)
         subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
@@ -615,7 +614,7 @@ def bench_history_backfill(rows: list[dict], workdir: Path) -> dict:
     dag_id = "sfpd_incidents_backfill"
     today = dt.datetime.now(SF_TZ).date()
     chunks = plan_backfill("2018-01-01", None, "month", today)
-    with ReplayServer(FIXTURES, cache_replies=True) as server:
+    with ReplayServer(BUNDLED_ROWS, cache_replies=True) as server:
         server.replace_corpus(rows)
         endpoint = SocrataEndpoint(host="127.0.0.1", port=server.port, scheme="http")
         with SocrataSource(endpoint, PAGE_SIZE) as source:  # the extracts' very requests

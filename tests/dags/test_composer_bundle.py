@@ -34,6 +34,11 @@ def test_composer_bundle_imports_from_the_bucket_layout(tmp_path):
     assert not seeds.is_symlink() and (seeds / "police_districts.csv").is_file()
     assert (bundle / "data" / "dbt" / "target" / "manifest.json").is_file()
     assert (bundle / "plugins" / ".airflowignore").is_file()
+    # the bucket holds the runtime package only: no replay server, local runner or benchmarks
+    shipped = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*.py")}
+    runtime = {p.relative_to(PROJECT_ROOT).as_posix() for p in PROJECT_ROOT.glob("plugins/**/*.py")}
+    assert {p for p in shipped if p.startswith("plugins/")} == runtime
+    assert not {p for p in shipped if "sfpd_dev" in p or p.startswith("tests/")}
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SFPD_")}
     env.update(

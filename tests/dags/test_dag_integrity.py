@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from sfpd.compat import dagbag_class
-from sfpd.local import pools
+from sfpd_dev.local import pools
 from tests.conftest import PROJECT_ROOT
 
 DAGS_FOLDER = PROJECT_ROOT / "dags"

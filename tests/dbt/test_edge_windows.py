@@ -15,10 +15,10 @@ import pytest
 from sfpd.config import Settings
 from sfpd.lake import open_lake
 from sfpd.pipeline import extract_to_lake, merge_extract
-from sfpd.replay import ReplayServer, rows_in
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
+from sfpd_dev.replay import ReplayServer, rows_in
 from tests.conftest import FIXTURES, query
 from tests.dbt.conftest import DBT_DIR, dbt
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sfpd.local import DAG_ID, airflow_env, anchor_for, create_pools
+from sfpd_dev.local import DAG_ID, airflow_env, anchor_for, create_pools
 from tests.conftest import PROJECT_ROOT
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))

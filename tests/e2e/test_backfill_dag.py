@@ -8,8 +8,8 @@ import copy
 
 import pytest
 
-from sfpd.replay import rows_in
 from sfpd.window import Window
+from sfpd_dev.replay import rows_in
 from tests.conftest import query
 from tests.e2e.conftest import dags_test, state_env
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sfpd.local import anchor_for
-from sfpd.replay import rows_in
 from sfpd.window import rolling_window
+from sfpd_dev.local import anchor_for
+from sfpd_dev.replay import rows_in
 from tests.conftest import query
 from tests.e2e.conftest import RUN_DATE, dags_test, state_env
 

@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 
 from sfpd.backfill import plan_backfill
-from sfpd.local import airflow_env
-from sfpd.replay import rows_in
 from sfpd.window import SF_TZ, Window, rolling_window
 from sfpd_dev.airflow_local import LocalAirflow
 from sfpd_dev.bench import synthetic_rows
+from sfpd_dev.local import airflow_env
+from sfpd_dev.replay import rows_in
 from tests.conftest import PROJECT_ROOT, query
 
 pytestmark = pytest.mark.e2e

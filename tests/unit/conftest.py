@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sfpd.lake import open_lake
-from sfpd.replay import ReplayServer
+from sfpd_dev.replay import ReplayServer
 from tests.conftest import FIXTURES
 
 

@@ -6,9 +6,10 @@ import collections
 
 import requests
 
-from sfpd.replay import ReplayServer, rows_in
 from sfpd.schema import normalise_page
-from sfpd_dev.bench import FIXTURES, SPAN, bench_extract, synthetic_rows
+from sfpd_dev.bench import SPAN, bench_extract, synthetic_rows
+from sfpd_dev.replay import ReplayServer, rows_in
+from tests.conftest import FIXTURES
 
 
 def test_synthetic_rows_are_shaped_like_real_ones():

@@ -17,11 +17,11 @@ from sqlglot import exp
 
 from sfpd.lake import GcsLake
 from sfpd.pipeline import catch_up, extract_to_lake, merge_extract
-from sfpd.replay import ReplayServer, rows_in
 from sfpd.schema import FIELD_NAMES
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import CLUSTER_BY, BigQueryWarehouse, StagingRejected
 from sfpd.window import UpdatedBetween, Window
+from sfpd_dev.replay import ReplayServer, rows_in
 from tests.conftest import FIXTURES
 from tests.emulators.servers import PROJECT, bigquery_client, storage_client
 from tests.unit.test_catch_up import moved

@@ -17,11 +17,11 @@ from sfpd.pipeline import (
     merge_extract,
     skip_reason,
 )
-from sfpd.replay import rows_in
 from sfpd.schema import FIELD_NAMES
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
+from sfpd_dev.replay import rows_in
 
 ID = "wg3w-h783"
 OLD = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))  # loaded once, by a backfill

@@ -3,6 +3,7 @@ credentials, and the Docker build context leaves secrets and local state out."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 
@@ -109,7 +110,7 @@ DOCKERIGNORE = [
      "data/lake/x.parquet", "dist/composer/dags/x.py", ".airflow/airflow.db",
      "airflow_settings.yaml",
      "plugins/sfpd/__pycache__/tasks.cpython-312.pyc", "include/dbt/target/manifest.json",
-     "dev/sfpd_dev/bench.py"],
+     "dev/sfpd_dev/bench.py", "dev/sfpd_dev/replay.py", "dev/sfpd_dev/local.py"],
 )  # fmt: skip
 def test_dockerignore_keeps_secrets_state_and_tooling_out_of_the_image(path):
     assert docker_excludes(path, DOCKERIGNORE)
@@ -162,3 +163,18 @@ def test_the_composer_dbt_virtualenv_gets_the_dbt_pins(tmp_path):
     requirements = pins("\n".join(operator_args["py_requirements"]))
     assert set(requirements) == {"dbt-core", "dbt-bigquery", "dbt-duckdb"}
     assert requirements == pins((PROJECT_ROOT / "include/dbt/requirements.txt").read_text())
+
+
+def test_what_workers_run_imports_no_development_tooling():
+    """plugins/ (on every worker's sys.path, in the image and the Composer bucket) and dags/
+    import neither the development package (replay server, local runner, benchmarks) nor the
+    tests, and read no test fixtures."""
+    runtime = [*(PROJECT_ROOT / "plugins").rglob("*.py"), *(PROJECT_ROOT / "dags").glob("*.py")]
+    assert len(runtime) > 10
+    for path in runtime:
+        text = path.read_text()
+        tree = ast.parse(text)
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert not {name.split(".")[0] for name in imported} & {"sfpd_dev", "tests"}, path
+        assert "fixtures" not in text, path

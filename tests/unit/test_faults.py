@@ -12,10 +12,10 @@ import time
 import pytest
 
 from sfpd.pipeline import IncompleteRead, TooManyRejects, extract_to_lake, merge_extract
-from sfpd.replay import Faults, rows_in
 from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceError, redact
 from sfpd.warehouse import DuckDBWarehouse, WarehouseLocked
 from sfpd.window import Window
+from sfpd_dev.replay import Faults, rows_in
 
 WINDOW = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))
 AUTUMN = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))

@@ -1,12 +1,12 @@
-"""`make run` (python -m sfpd.local) refuses bad input and fails fast without the API."""
+"""`make run` (python -m sfpd_dev.local) refuses bad input and fails fast without the API."""
 
 import datetime as dt
 import json
 import socket
 import time
 
-from sfpd import local
 from sfpd.window import SF_TZ
+from sfpd_dev import local
 
 
 def closed_port() -> int:

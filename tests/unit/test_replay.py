@@ -2,7 +2,7 @@
 
 import pytest
 
-from sfpd.replay import (
+from sfpd_dev.replay import (
     COLUMN_TYPES,
     DEFAULT_LIMIT,
     ReplayServer,

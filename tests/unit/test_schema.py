@@ -8,7 +8,6 @@ import pyarrow as pa
 import pytest
 
 from sfpd import schema
-from sfpd.replay import rows_from_csv_export
 from sfpd.schema import (
     ARROW_SCHEMA,
     FIELD_NAMES,
@@ -18,6 +17,7 @@ from sfpd.schema import (
     normalise_json,
     normalise_page,
 )
+from sfpd_dev.replay import rows_from_csv_export
 from tests.conftest import CSV_EXPORT
 
 

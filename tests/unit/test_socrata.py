@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 
 from sfpd.config import ConfigError
-from sfpd.replay import Faults, ReplayServer, rows_in
 from sfpd.schema import FIELD_NAMES
 from sfpd.socrata import Query, SocrataEndpoint, SocrataSource, SourceError, SourceUnreachable
 from sfpd.window import Window
+from sfpd_dev.replay import Faults, ReplayServer, rows_in
 
 DEC_2018 = Window.from_dict({"start": "2018-12-01", "end": "2019-01-01"})
 

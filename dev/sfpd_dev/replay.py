@@ -18,14 +18,12 @@ changed through :meth:`ReplayServer.upsert` get a new ``:updated_at`` (a fixed t
 like Socrata's); :meth:`ReplayServer.reload` replaces the dataset as a publisher's reload does.
 
 Rows come from a folder of SODA JSON arrays (``*.json``) and DataSF CSV exports (``*.csv``,
-display-name headers, converted to API form on load).
-
-    python -m sfpd.replay --data tests/fixtures/socrata --port 8765
+display-name headers, converted to API form on load): by default the bundled real rows.
+Development tooling (tests, ``make run``, ``make airflow``, benchmarks): no DAG imports it.
 """
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import collections
 import contextlib
@@ -43,7 +41,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from sfpd.config import DEFAULT_DATASET_ID
+from sfpd.config import DEFAULT_DATASET_ID, PROJECT_ROOT
+
+BUNDLED_ROWS = PROJECT_ROOT / "tests" / "fixtures" / "socrata"  # real rows, with their sources
 
 # The dataset's columns as the live API publishes them (system field :id is always there).
 DATASET_COLUMNS = frozenset(
@@ -797,21 +797,3 @@ def rows_in(corpus: Iterable[dict], where: str) -> list[dict]:
     """The corpus rows a ``$where`` selects (tests compare warehouse tables with this)."""
     predicate = parse_where(where)
     return [row for row in corpus if predicate(row)]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="folder of *.json / *.csv rows")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--dataset-id", default=DEFAULT_DATASET_ID)
-    args = parser.parse_args()
-    server = ReplayServer(args.data, args.dataset_id, args.port)
-    print(f"Serving {len(server.corpus)} rows at http://127.0.0.1:{server.port}", flush=True)
-    try:
-        server._httpd.serve_forever()
-    except KeyboardInterrupt:
-        server.stop()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """Run the daily DAG once on this machine (`make run`): embedded warehouse, real Airflow.
 
-    python -m sfpd.local              # live DataSF API, window ending today
-    SFPD_SOURCE=replay python -m sfpd.local   # offline: bundled real rows on 127.0.0.1
+    python -m sfpd_dev.local              # live DataSF API, window ending today
+    SFPD_SOURCE=replay python -m sfpd_dev.local   # offline: bundled real rows on 127.0.0.1
 
 Runs ``airflow dags test sfpd_incidents_daily <anchor>`` with a project-local Airflow home,
 then prints where the DuckDB file is and reports per police district for the window.
@@ -22,14 +22,13 @@ import yaml
 
 from sfpd.config import PROJECT_ROOT, Settings
 from sfpd.lake import LocalLake
-from sfpd.replay import ReplayServer
 from sfpd.report import report_name
 from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceUnreachable
 from sfpd.sql import render
 from sfpd.window import SF_TZ, Window, rolling_window
+from sfpd_dev.replay import BUNDLED_ROWS, ReplayServer
 
 DAG_ID = "sfpd_incidents_daily"
-REPLAY_DATA = PROJECT_ROOT / "tests" / "fixtures" / "socrata"
 # The bundled rows cover December 2018 completely (and parts of autumn 2019).
 REPLAY_DEFAULT_DATE = "2019-01-01"
 
@@ -144,7 +143,7 @@ def main() -> int:
     env.setdefault("SFPD_TASK_RETRIES", "0")  # a local run fails fast instead of retrying
     with ExitStack() as stack:
         if source == "replay":
-            server = stack.enter_context(ReplayServer(REPLAY_DATA))
+            server = stack.enter_context(ReplayServer(BUNDLED_ROWS))
             env["AIRFLOW_CONN_SOCRATA_DEFAULT"] = server.connection_uri_json()
             print(f"Replay server: {len(server.corpus)} bundled rows on 127.0.0.1:{server.port}")
         else:
