@@ -76,6 +76,8 @@ class Settings:
     dbt_virtualenv_dir: Path = Path(tempfile.gettempdir()) / "sfpd-dbt-venv"
     # read the source even when its metadata says nothing changed since the last load
     force_pull: bool = False
+    # a profiles.yml of your own for dbt (its target named after the warehouse)
+    dbt_profiles_yml: Path | None = None
 
     @property
     def single_writer(self) -> bool:
@@ -135,6 +137,9 @@ class Settings:
         force_pull = env.get("SFPD_FORCE_PULL", "false").strip().lower()
         if force_pull not in _BOOLEANS:
             raise ConfigError(f"SFPD_FORCE_PULL={force_pull!r} is not one of {sorted(_BOOLEANS)}")
+        profiles_yml = env.get("SFPD_DBT_PROFILES_YML")
+        if profiles_yml and not Path(profiles_yml).is_absolute():
+            raise ConfigError(f"SFPD_DBT_PROFILES_YML must be an absolute path, not {profiles_yml}")
         return cls(
             warehouse=warehouse,
             duckdb_path=duckdb_path,
@@ -151,6 +156,7 @@ class Settings:
             dbt_execution_mode=dbt_execution_mode,
             dbt_virtualenv_dir=Path(env.get("SFPD_DBT_VIRTUALENV_DIR", cls.dbt_virtualenv_dir)),
             force_pull=_BOOLEANS[force_pull],
+            dbt_profiles_yml=Path(profiles_yml) if profiles_yml else None,
         )
 
     def dbt_env(self) -> dict[str, str]:

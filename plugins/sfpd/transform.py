@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 from typing import Any
 
@@ -93,9 +92,9 @@ class GoogleCloudConnectionProfileMapping(BaseProfileMapping):
 def profile_config(settings: Settings) -> ProfileConfig:
     """DuckDB: the checked-in profiles.yml (paths from env vars). BigQuery: from the Airflow GCP
     connection (:class:`GoogleCloudConnectionProfileMapping`), with threads and location set.
-    With BIGQUERY_EMULATOR_HOST set (a local emulator, as the google-cloud-bigquery client
-    honours it) the profiles.yml target `bigquery_emulator`."""
-    if settings.warehouse == "bigquery" and not os.environ.get("BIGQUERY_EMULATOR_HOST"):
+    SFPD_DBT_PROFILES_YML: a profiles.yml of your own instead, its target named after the
+    warehouse."""
+    if settings.warehouse == "bigquery" and settings.dbt_profiles_yml is None:
         return ProfileConfig(
             profile_name="sfpd",
             target_name="bigquery",
@@ -109,11 +108,11 @@ def profile_config(settings: Settings) -> ProfileConfig:
                 },
             ),
         )
-    target = "bigquery_emulator" if settings.warehouse == "bigquery" else settings.warehouse
     return ProfileConfig(
         profile_name="sfpd",
-        target_name=target,
-        profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
+        target_name=settings.warehouse,
+        profiles_yml_filepath=settings.dbt_profiles_yml
+        or settings.dbt_project_dir / "profiles.yml",
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from sfpd.window import rolling_window
 from sfpd_dev.local import anchor_for
 from sfpd_dev.replay import rows_in
+from tests.conftest import PROJECT_ROOT
 from tests.e2e.conftest import RUN_DATE, dags_test
 from tests.emulators.servers import PROJECT, bigquery_client, storage_client
 
@@ -33,6 +34,9 @@ def env(airflow_home_env, emulators):
         "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(gcp),
         "STORAGE_EMULATOR_HOST": emulators["gcs"].endpoint,
         "BIGQUERY_EMULATOR_HOST": emulators["bq"].endpoint,
+        # the tests' own dbt profile for the emulator, which cannot take contracts' DDL
+        "SFPD_DBT_PROFILES_YML": str(PROJECT_ROOT / "tests" / "emulators" / "profiles.yml"),
+        "SFPD_DBT_ENFORCE_CONTRACTS": "false",
     }
 
 

@@ -85,8 +85,7 @@ def test_duckdb_profile_is_the_checked_in_profiles_yml():
     assert config.profiles_yml_filepath.exists()
 
 
-def test_bigquery_profile_maps_the_gcp_connection_with_threads_and_location(monkeypatch):
-    monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
+def test_bigquery_profile_maps_the_gcp_connection_with_threads_and_location():
     config = profile_config(Settings.from_env(BIGQUERY))
     mapping = config.profile_mapping
     # the kind of credentials (key file, key JSON, default): tests/unit/test_deploy.py
@@ -100,9 +99,10 @@ def test_bigquery_profile_maps_the_gcp_connection_with_threads_and_location(monk
     }
 
 
-def test_bigquery_emulator_uses_the_profiles_yml_emulator_target(monkeypatch):
-    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", "http://127.0.0.1:9050")
-    config = profile_config(Settings.from_env(BIGQUERY))
+def test_a_profiles_yml_of_your_own_replaces_the_connections_profile(tmp_path):
+    own = tmp_path / "profiles.yml"
+    config = profile_config(Settings.from_env({**BIGQUERY, "SFPD_DBT_PROFILES_YML": str(own)}))
     assert config.profile_mapping is None
-    assert config.target_name == "bigquery_emulator"
-    assert "bigquery_emulator:" in config.profiles_yml_filepath.read_text()
+    assert (config.profiles_yml_filepath, config.target_name) == (own, "bigquery")
+    with pytest.raises(ConfigError, match="SFPD_DBT_PROFILES_YML must be an absolute path"):
+        Settings.from_env({"SFPD_DBT_PROFILES_YML": "profiles.yml"})

@@ -33,7 +33,6 @@ def rendered_profile(monkeypatch, extra: dict) -> tuple[dict, GoogleCloudConnect
         {"SFPD_WAREHOUSE": "bigquery", "SFPD_LAKE_URI": "gs://lake/sfpd",
          "SFPD_GCP_PROJECT": "sfpd-test", "SFPD_GCP_CONN_ID": "gcp_under_test"}
     )  # fmt: skip
-    monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
     config = profile_config(settings)
     mapping = config.profile_mapping
     assert isinstance(mapping, GoogleCloudConnectionProfileMapping)
