@@ -424,6 +424,14 @@ def paging_section(paging: dict) -> list[str]:
     ]
 
 
+HISTORY = "## What was profiled and changed"  # hand-written, last in the file: kept
+
+
+def with_history(old: str, new: str) -> str:
+    """The new figures followed by the old file's hand-written history."""
+    return new.rstrip() + "\n\n" + old[old.index(HISTORY) :] if HISTORY in old else new
+
+
 def replace_section(text: str, section: list[str]) -> str:
     """``text`` with the section of the same heading replaced (or added before Targets)."""
     heading = section[0]
@@ -858,7 +866,7 @@ def main(argv: list[str] | None = None) -> int:
         paging = bench_paging(rows)
         history = bench_history_backfill(synthetic_rows(args.rows, span=history_span()), workdir)
     text = report(extract, merge, parse, daily, history, catch_ups, paging, command)
-    args.out.write_text(text)
+    args.out.write_text(with_history(args.out.read_text() if args.out.exists() else "", text))
     print(f"\nwritten to {args.out}")
     return 0
 

@@ -9,11 +9,15 @@ then prints where the DuckDB file is and reports per police district for the win
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -99,11 +103,155 @@ def endpoint_from_env(env: dict, dataset_id: str) -> SocrataEndpoint:
     )
 
 
-def dags_test(anchor: dt.datetime, env: dict) -> None:
+# our own log lines that tell how far the extract is (sfpd.pipeline, sfpd.socrata)
+_COUNTED = re.compile(r"Socrata counts (\d+) rows for window (\S+)")
+_PAGE = re.compile(r"Socrata page after row_id \S+: (\d+) rows")
+_ERROR = re.compile(r"\[error|Error:|Exception:|Traceback|ERROR", re.IGNORECASE)
+
+
+def _xcom_summary(task_id: str, value: object) -> str:
+    """What a finished task did, from its XCom (rows read, merged, caught up)."""
+    if task_id == "source_changed":
+        return "source changed" if value else "nothing changed upstream: no read"
+    if not isinstance(value, dict):
+        return ""
+    if task_id == "extract":
+        return f"{value['rows_read']:,} rows read, {value['rejected']:,} quarantined"
+    if task_id == "merge":
+        return (
+            f"{value['rows_inserted']:,} inserted, {value['rows_updated']:,} updated, "
+            f"{value['rows_deleted']:,} deleted"
+        )
+    if task_id == "catch_up":
+        changed = value.get("changed")
+        return f"{changed['rows_read'] if changed else 0:,} changed rows, " + (
+            f"{value['days_differing']} days reloaded"
+        )
+    return ""
+
+
+class RunWatch:
+    """Follows a `dags test` run: its task instances in the Airflow database (sqlite, read
+    only) and the extract's page lines in its log; prints a line per finished task (the dbt
+    nodes as one line) and the extract's progress."""
+
+    def __init__(self, dag_id: str, airflow_home: Path, log_path: Path, out) -> None:
+        self.dag_id = dag_id
+        self.db = airflow_home / "airflow.db"
+        self.log_path, self.out = log_path, out
+        self.run_id: str | None = None
+        # `dags test` replaces an earlier run of the same date (and may reuse its id): the run
+        # is the one whose tasks started after this
+        self.since = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        self.printed: set[tuple[str, int]] = set()
+        self.dbt: list[tuple] = []
+        self.offset, self.expected, self.read = 0, 0, 0
+
+    def _query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as con:
+                return con.execute(sql, parameters).fetchall()
+        except sqlite3.OperationalError:  # locked by the run for a moment, or not there yet
+            return []
+
+    def poll(self) -> None:
+        self._follow_log()
+        if self.run_id is None:
+            runs = self._query(
+                "SELECT run_id FROM task_instance WHERE dag_id = ? AND start_date >= ? LIMIT 1",
+                (self.dag_id, self.since),
+            )
+            self.run_id = runs[0][0] if runs else None
+            if self.run_id is None:
+                return
+        finished = self._query(
+            "SELECT ti.task_id, ti.map_index, ti.state, ti.duration, x.value "
+            "FROM task_instance ti LEFT JOIN xcom x ON x.run_id = ti.run_id "
+            "AND x.task_id = ti.task_id AND x.map_index = ti.map_index "
+            "AND x.key = 'return_value' AND x.dag_id = ti.dag_id "
+            "WHERE ti.dag_id = ? AND ti.run_id = ? AND ti.end_date IS NOT NULL "
+            "AND ti.state IN ('success', 'failed', 'skipped', 'upstream_failed') "
+            "ORDER BY ti.end_date",
+            (self.dag_id, self.run_id),
+        )
+        for task_id, map_index, state, seconds, value in finished:
+            if (task_id, map_index) in self.printed:
+                continue
+            self.printed.add((task_id, map_index))
+            if task_id.startswith("dbt.") and state == "success":
+                self.dbt.append((task_id, seconds or 0.0))
+                continue
+            self._dbt_line()
+            detail = _xcom_summary(task_id, json.loads(value)) if value else ""
+            name = task_id if map_index < 0 else f"{task_id}[{map_index}]"
+            self._line(f"{name:<16}{state:<10}{_seconds(seconds)}  {detail}".rstrip())
+
+    def done(self) -> None:
+        self.poll()
+        self._dbt_line()
+
+    def _dbt_line(self) -> None:
+        """The dbt nodes that succeeded, as one line (the build's time), once they are done."""
+        if self.dbt:
+            seconds = max(s for _, s in self.dbt)
+            built = f"{len(self.dbt)} nodes built and tested"
+            self._line(f"{'dbt':<16}{'success':<10}{_seconds(seconds)}  {built}")
+            self.dbt = []
+
+    def _follow_log(self) -> None:
+        with self.log_path.open(errors="replace") as handle:
+            handle.seek(self.offset)
+            text = handle.read()
+        complete = text.rfind("\n") + 1
+        self.offset += len(text[:complete].encode(errors="replace"))
+        for line in text[:complete].splitlines():
+            if counted := _COUNTED.search(line):
+                self.expected, self.read = int(counted[1]), 0
+            elif (page := _PAGE.search(line)) and self.expected:
+                self.read += int(page[1])
+                self._line(f"{'  extract':<16}{self.read:,} of {self.expected:,} rows")
+
+    def _line(self, text: str) -> None:
+        print(f"  {text}", file=self.out, flush=True)
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:6.1f} s" if value is not None else " " * 8
+
+
+def run_dag(
+    anchor: dt.datetime,
+    env: dict,
+    log_path: Path,
+    out=sys.stdout,
+    dag_id: str = DAG_ID,
+    conf: dict | None = None,
+) -> bool:
+    """``airflow dags test`` of a DAG (the daily one by default), its whole log written to
+    ``log_path``; prints a line per finished task while it runs. On failure, the log's last
+    error lines and its path. True if the run succeeded."""
     airflow = Path(sys.executable).with_name("airflow")
-    command = [str(airflow), "dags", "test", DAG_ID, anchor.isoformat()]
-    print("$", " ".join(command), flush=True)
-    subprocess.run(command, env=env, check=True)
+    command = [str(airflow), "dags", "test", dag_id, anchor.isoformat()]
+    if conf is not None:
+        command += ["--conf", json.dumps(conf)]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"Running {dag_id} for {anchor:%Y-%m-%d %H:%M %Z} (log: {log_path})", file=out)
+    with log_path.open("w") as handle:
+        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        watch = RunWatch(dag_id, Path(env["AIRFLOW_HOME"]), log_path, out)
+        while process.poll() is None:
+            watch.poll()
+            time.sleep(0.5)
+        watch.done()
+    if process.returncode == 0:
+        return True
+    text = log_path.read_text(errors="replace")
+    errors = [line for line in text.splitlines() if _ERROR.search(line)]
+    print("\nThe run failed. Its last error lines:", file=out)
+    for line in errors[-12:]:
+        print(f"  {line[:300]}", file=out)
+    print(f"Full log: {log_path}", file=out)
+    return False
 
 
 def district_summary(duckdb_path: Path, window: Window) -> list[tuple]:
@@ -155,11 +303,11 @@ def main() -> int:
             except SourceUnreachable as exc:
                 print(f"\nERROR: {exc}", file=sys.stderr)
                 return 1
-        try:
-            create_pools(env)
-            dags_test(anchor, env)
-        except subprocess.CalledProcessError as exc:
-            print(f"\nERROR: the DAG run failed (exit {exc.returncode}); see the log above.")
+        create_pools(env)
+        log_path = (
+            Path(env["AIRFLOW_HOME"]) / "logs" / f"make-run-{dt.datetime.now():%Y%m%dT%H%M%S}.log"
+        )
+        if not run_dag(anchor, env, log_path):
             return 1
     print_summary(settings, window)
     return 0

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import json
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from sfpd_dev.local import DAG_ID, airflow_env, anchor_for, create_pools
+from sfpd_dev.local import DAG_ID, airflow_env, anchor_for, create_pools, run_dag
 from tests.conftest import PROJECT_ROOT
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -44,19 +44,11 @@ def dags_test(
     conf: dict | None = None,
     succeed: bool = True,
 ) -> str:
-    """`airflow dags test` of a DAG, which must succeed (or fail, with ``succeed=False``);
-    if not, the error lines and the log's path. Returns the log."""
+    """`airflow dags test` of a DAG the way `make run` runs it (:func:`sfpd_dev.local.run_dag`),
+    which must succeed (or fail, with ``succeed=False``); if not, what it printed. Returns what
+    it printed followed by the whole log."""
     log = Path(env["AIRFLOW_HOME"]) / f"dags-test-{dag_id}-{run_date}.log"
-    command = [AIRFLOW, "dags", "test", dag_id, anchor_for(run_date).isoformat()]
-    if conf is not None:
-        command += ["--conf", json.dumps(conf)]
-    with log.open("w") as handle:
-        done = subprocess.run(
-            command,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    errors = [line for line in log.read_text().splitlines() if "error" in line.lower()]
-    assert (done.returncode == 0) == succeed, "\n".join([*errors[-40:], f"full log: {log}"])
-    return log.read_text()
+    printed = io.StringIO()
+    succeeded = run_dag(anchor_for(run_date), env, log, printed, dag_id, conf)
+    assert succeeded == succeed, printed.getvalue()
+    return printed.getvalue() + log.read_text()

@@ -118,4 +118,5 @@ def test_bad_params_fail_the_first_task_before_any_work(backfill_env, conf, mess
     audit_rows = query(backfill_env, "SELECT count(*) FROM sfpd_raw.load_audit")
     log = dags_test(backfill_env, "2019-12-04", BACKFILL, {**CONF, **conf}, succeed=False)
     assert f"Bad backfill param {message}" in log
+    assert "  plan_chunks     failed" in log and "The run failed. Its last error lines:" in log
     assert query(backfill_env, "SELECT count(*) FROM sfpd_raw.load_audit") == audit_rows

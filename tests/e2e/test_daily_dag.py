@@ -3,6 +3,7 @@ embedded warehouse (local lake + DuckDB + dbt-duckdb), then the same run again."
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -27,8 +28,17 @@ def test_daily_dag_end_to_end_and_rerun_is_identical(env, replay_server):
     expected = {row["row_id"] for row in rows_in(replay_server.corpus, window.soql_where())}
     assert len(expected) == 11887
 
-    dags_test(env)
+    printed = dags_test(env)
 
+    # what `make run` prints: a line per task as it finishes, the extract's progress, dbt as one
+    for line in [
+        r"    extract\s+11,887 of 11,887 rows",  # the extract's progress
+        r"  extract\s+success\s+[\d.]+ s  11,887 rows read, 0 quarantined",
+        r"  merge\s+success\s+[\d.]+ s  11,887 inserted, 0 updated, 0 deleted",
+        r"  dbt\s+success\s+[\d.]+ s  \d+ nodes built and tested",
+        r"  report\s+success",
+    ]:
+        assert re.search(f"^{line}", printed, re.MULTILINE), line
     raw = query(env, "SELECT * FROM sfpd_raw.incidents ORDER BY row_id")
     assert len(raw) == len(expected)
     assert {row[0] for row in raw} == expected  # row_id is the first column, unique
