@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import pyarrow as pa
 
 from sfpd.lake import Lake
-from sfpd.schema import Normalised, Reject, normalise_json
+from sfpd.normalise import Normalised, Reject, normalise_json
 from sfpd.socrata import SocrataSource
 from sfpd.warehouse import MergeResult, Warehouse, check_result
 from sfpd.window import UpdatedBetween, Window, day_windows, fixed_timestamp, scope_from_dict

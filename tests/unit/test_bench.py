@@ -6,7 +6,7 @@ import collections
 
 import requests
 
-from sfpd.schema import normalise_page
+from sfpd.normalise import normalise_page
 from sfpd_dev.bench import SPAN, bench_extract, synthetic_rows
 from sfpd_dev.replay import ReplayServer, rows_in
 from tests.conftest import FIXTURES

@@ -7,16 +7,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from sfpd import schema
-from sfpd.schema import (
-    ARROW_SCHEMA,
-    FIELD_NAMES,
-    FIELDS,
-    bigquery_columns,
-    duckdb_columns,
-    normalise_json,
-    normalise_page,
-)
+from sfpd import normalise
+from sfpd.normalise import RULES, normalise_json, normalise_page
+from sfpd.schema import ARROW_SCHEMA, FIELD_NAMES, FIELDS, bigquery_columns, duckdb_columns
 from sfpd_dev.replay import rows_from_csv_export
 from tests.conftest import CSV_EXPORT
 
@@ -172,7 +165,7 @@ def test_a_page_of_strings_is_read_by_duckdb_exactly_like_decoded_rows(api_rows,
     page = rows[5:] + bad
     assert sum("filed_online" in row for row in page) > 10  # real rows filed online
     decoded = normalise_page(page)
-    monkeypatch.setattr(schema, "normalise_page", None)  # the DuckDB path, no fallback
+    monkeypatch.setattr(normalise, "normalise_page", None)  # the DuckDB path, no fallback
     for body in (json.dumps(page), json.dumps(page, indent=1, separators=(", ", " : "))):
         raw = normalise_json(body.encode())
         assert raw.table.equals(decoded.table)
@@ -224,3 +217,29 @@ def test_a_body_duckdb_cannot_read_falls_back_to_decoded_rows():
     assert len(normalise_json(b"[]")) == 0
     with pytest.raises(json.JSONDecodeError):
         normalise_json(b"not json")
+
+
+def test_every_quarantine_rule_is_one_reason_a_reader_can_find(api_rows):
+    """The rules table is the list of reasons: each fires on a real row broken its way."""
+    row = next(r for r in api_rows if "latitude" in r)
+    broken = {
+        "row_id: required, missing": {k: v for k, v in row.items() if k != "row_id"},
+        "row_id: is not incident_id followed by incident_code": {**row, "row_id": "1"},
+        "incident_date: is not the date of incident_datetime": {
+            **row,
+            "incident_date": "2001-01-01T00:00:00.000",
+        },
+        "latitude: 37.6..37.95 is San Francisco, got a point outside": {**row, "latitude": "40"},
+        "longitude: -122.55..-122.3 is San Francisco, got a point outside": {
+            **row,
+            "longitude": "-120",
+        },
+        "latitude/longitude: one without the other": {
+            k: v for k, v in row.items() if k != "longitude"
+        },
+    }
+    reasons = {reason for _, reason in RULES}
+    for reason, bad in broken.items():
+        assert reason in reasons
+        (reject,) = normalise_page([bad]).rejects
+        assert reject.reason == reason
