@@ -20,6 +20,7 @@ from airflow.sdk import Param, dag, task_group
 
 from sfpd.backfill import CHUNKS, DATASET_START
 from sfpd.config import Settings
+from sfpd.cosmos_dbt import dbt_task_group
 from sfpd.tasks import (
     dbt_requested,
     default_args,
@@ -30,7 +31,6 @@ from sfpd.tasks import (
     summarise_backfill,
     warehouse_pool,
 )
-from sfpd.transform import dbt_task_group
 
 
 @task_group

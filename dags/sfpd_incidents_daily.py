@@ -21,6 +21,7 @@ from airflow.sdk import dag
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from sfpd.config import Settings
+from sfpd.cosmos_dbt import dbt_task_group
 from sfpd.tasks import (
     catch_up,
     default_args,
@@ -31,7 +32,6 @@ from sfpd.tasks import (
     source_changed,
     warehouse_pool,
 )
-from sfpd.transform import dbt_task_group
 
 
 @dag(

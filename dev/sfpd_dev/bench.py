@@ -700,7 +700,7 @@ def catch_up_section(catch_ups: list[dict], raw_rows: int) -> list[str]:
     ]
 
 
-def report(
+def benchmarks_markdown(
     extract: list[dict],
     merge: dict,
     parse: dict,
@@ -865,7 +865,7 @@ def main(argv: list[str] | None = None) -> int:
         catch_ups = bench_catch_up(workdir / f"ours-{args.rows}", workdir, rows)
         paging = bench_paging(rows)
         history = bench_history_backfill(synthetic_rows(args.rows, span=history_span()), workdir)
-    text = report(extract, merge, parse, daily, history, catch_ups, paging, command)
+    text = benchmarks_markdown(extract, merge, parse, daily, history, catch_ups, paging, command)
     args.out.write_text(with_history(args.out.read_text() if args.out.exists() else "", text))
     print(f"\nwritten to {args.out}")
     return 0

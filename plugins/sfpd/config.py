@@ -19,6 +19,8 @@ DBT_EXECUTION_MODES = ("watcher", "local", "virtualenv")
 DEFAULT_DBT_EXECUTION_MODE = {"duckdb": "watcher", "bigquery": "local"}
 DEFAULT_DATASET_ID = "wg3w-h783"  # Police Department Incident Reports: 2018 to Present
 MAX_PAGE_SIZE = 50_000  # the most rows a SODA 2.x page may hold
+DEFAULT_RAW_SCHEMA = "sfpd_raw"  # schema (DuckDB) / dataset (BigQuery) of the pipeline's tables
+DEFAULT_MAX_REJECT_SHARE = 0.01  # rows that may be quarantined before a load fails
 
 
 def default_dbt_project_dir(root: Path) -> Path:
@@ -66,8 +68,8 @@ class Settings:
     socrata_conn_id: str
     page_size: int
     dbt_project_dir: Path
-    raw_schema: str = "sfpd_raw"
-    max_reject_share: float = 0.01
+    raw_schema: str = DEFAULT_RAW_SCHEMA
+    max_reject_share: float = DEFAULT_MAX_REJECT_SHARE
     # BigQuery (SFPD_WAREHOUSE=bigquery)
     gcp_conn_id: str = "google_cloud_default"
     gcp_project: str | None = None
@@ -102,7 +104,7 @@ class Settings:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"SFPD_PAGE_SIZE must be between 1 and {MAX_PAGE_SIZE}")
         try:
-            max_reject_share = float(env.get("SFPD_MAX_REJECT_SHARE", "0.01"))
+            max_reject_share = float(env.get("SFPD_MAX_REJECT_SHARE", DEFAULT_MAX_REJECT_SHARE))
         except ValueError as exc:
             raise ConfigError(f"SFPD_MAX_REJECT_SHARE must be a number: {exc}") from exc
         if not 0 <= max_reject_share <= 1:
@@ -148,7 +150,7 @@ class Settings:
             socrata_conn_id=env.get("SFPD_SOCRATA_CONN_ID", "socrata_default"),
             page_size=page_size,
             dbt_project_dir=Path(env.get("SFPD_DBT_PROJECT_DIR", default_dbt_project_dir(root))),
-            raw_schema=_checked(env, "SFPD_RAW_SCHEMA", "sfpd_raw"),
+            raw_schema=_checked(env, "SFPD_RAW_SCHEMA", DEFAULT_RAW_SCHEMA),
             max_reject_share=max_reject_share,
             gcp_conn_id=env.get("SFPD_GCP_CONN_ID", "google_cloud_default"),
             gcp_project=gcp_project,

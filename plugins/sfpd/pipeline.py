@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
 
+from sfpd.config import DEFAULT_MAX_REJECT_SHARE
 from sfpd.lake import Lake
 from sfpd.normalise import Normalised, Reject, normalise_json
 from sfpd.socrata import SocrataSource
@@ -31,7 +32,6 @@ from sfpd.window import UpdatedBetween, Window, day_windows, fixed_timestamp, sc
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_REJECT_SHARE = 0.01
 REJECTS_SCHEMA = pa.schema([("raw_json", pa.string()), ("reason", pa.string())])
 REJECTS_FILE = "rejects.parquet"
 
@@ -50,7 +50,7 @@ CATCH_UP_WARN_ROWS = 50_000
 
 
 @dataclass(frozen=True)
-class Extract:
+class ExtractResult:
     window: dict[str, str]  # Window.to_dict() or UpdatedBetween.to_dict()
     uris: list[str]
     rows: int  # rows written to the lake (normalised)
@@ -88,7 +88,7 @@ def extract_to_lake(
     dataset_id: str,
     max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
     updated_through: dt.datetime | None = None,
-) -> Extract:
+) -> ExtractResult:
     """Stream the window's (or catch-up's) rows page by page into typed Parquet files in the
     lake, with the rows that cannot be normalised in a rejects file beside them.
     ``updated_through``: the source's latest ``:updated_at`` as of the read (asked for when not
@@ -130,7 +130,7 @@ def extract_to_lake(
     log.info(
         "Wrote %d rows in %d file(s) for window %s", written.rows, len(written.uris), window.label
     )
-    return Extract(
+    return ExtractResult(
         window.to_dict(),
         written.uris,
         written.rows,
@@ -146,7 +146,7 @@ def _time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
-def merge_extract(extract: Extract, warehouse: Warehouse, run_id: str) -> MergeResult:
+def merge_extract(extract: ExtractResult, warehouse: Warehouse, run_id: str) -> MergeResult:
     return warehouse.merge_window(
         scope_from_dict(extract.window),
         extract.uris,

@@ -27,6 +27,7 @@ from typing import Protocol
 import duckdb
 import pyarrow as pa
 
+from sfpd.config import DEFAULT_RAW_SCHEMA
 from sfpd.lake import file_uri_to_path
 from sfpd.schema import bigquery_columns, duckdb_columns
 from sfpd.sql import render
@@ -284,7 +285,7 @@ class DuckDBWarehouse:
     marts = MARTS_SCHEMA
 
     def __init__(
-        self, path: Path, schema: str = "sfpd_raw", lock_wait: float = LOCK_WAIT_SECONDS
+        self, path: Path, schema: str = DEFAULT_RAW_SCHEMA, lock_wait: float = LOCK_WAIT_SECONDS
     ) -> None:
         self.path = path
         self.lock_wait = lock_wait
@@ -386,7 +387,9 @@ class BigQueryWarehouse:
     """Raw, staging, quarantine and audit tables in one BigQuery dataset, driven by a
     google-cloud-bigquery client (in DAG tasks: BigQueryHook(...).get_client(...))."""
 
-    def __init__(self, client, project: str, dataset: str = "sfpd_raw", location: str = "US"):
+    def __init__(
+        self, client, project: str, dataset: str = DEFAULT_RAW_SCHEMA, location: str = "US"
+    ):
         self.client = client
         self.project = project
         self.dataset = dataset

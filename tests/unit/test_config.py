@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from sfpd.config import ConfigError, Settings
-from sfpd.transform import DBT_THREADS, GoogleCloudConnectionProfileMapping, profile_config
+from sfpd.cosmos_dbt import DBT_THREADS, GoogleCloudConnectionProfileMapping, profile_config
 
 BIGQUERY = {
     "SFPD_WAREHOUSE": "bigquery",

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from sfpd.config import Settings
-from sfpd.transform import GoogleCloudConnectionProfileMapping, profile_config
+from sfpd.cosmos_dbt import GoogleCloudConnectionProfileMapping, profile_config
 from tests.conftest import PROJECT_ROOT
 
 KEY_JSON = {
@@ -148,7 +148,7 @@ def test_every_install_file_pins_what_the_tests_run(install_file):
 def test_the_composer_dbt_virtualenv_gets_the_dbt_pins(tmp_path):
     from cosmos.constants import ExecutionMode
 
-    from sfpd.transform import _execution
+    from sfpd.cosmos_dbt import _execution
     from sfpd_dev.targets import pins
 
     settings = Settings.from_env(

@@ -206,8 +206,8 @@ def dbt_task_group(settings: Settings, **kwargs: Any) -> DbtTaskGroup:
         },
     )
     # Cosmos wraps the manifest in an ObjectStoragePath (for remote manifests); opening one
-    # registers every provider's filesystems and lineage hooks, ~0.5 s at each parse of the
-    # DAG file (README, Benchmarks). Ours is always a local file: read it as one.
+    # registers every provider's filesystems and lineage hooks at each parse of the DAG file
+    # (docs/benchmarks.md, DAG parse). Ours is always a local file: read it as one.
     project_config.manifest_path = manifest
     execution_config, test_behavior, execution_args = _execution(settings)
     group = DbtTaskGroup(
