@@ -247,3 +247,17 @@ def test_public_marts_have_enforced_contracts_and_documented_columns(built):
         assert set(node["columns"]) == built_columns, node["name"]
         for name, column in node["columns"].items():
             assert column["description"] and column["data_type"], f"{node['name']}.{name}"
+
+
+def test_each_layer_reads_only_the_layers_before_it(built):
+    """staging reads sources; intermediate reads staging, intermediate and seeds; marts read
+    anything before them. An intermediate model downstream of a mart is in the wrong folder."""
+    nodes = manifest(built)["nodes"]
+    order = {"staging": 0, "intermediate": 1, "marts": 2}
+    models = {uid: node for uid, node in nodes.items() if node["resource_type"] == "model"}
+    for node in models.values():
+        layer = order[node["fqn"][1]]
+        for upstream in node["depends_on"]["nodes"]:
+            if upstream in models:
+                assert order[models[upstream]["fqn"][1]] <= layer, (node["name"], upstream)
+        assert node["name"].startswith(("stg_", "int_", "fct_", "dim_", "rpt_")[min(layer, 2) :])

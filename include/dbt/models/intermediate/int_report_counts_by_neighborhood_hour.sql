@@ -12,7 +12,7 @@ reports as (
 
 neighborhoods as (
 
-    select analysis_neighborhood from {{ ref('dim_neighborhoods') }}
+    select analysis_neighborhood from {{ ref('analysis_neighborhoods') }}
 
 ),
 
