@@ -94,8 +94,7 @@ def extract_to_lake(
     ``updated_through``: the source's latest ``:updated_at`` as of the read (asked for when not
     given), recorded with the load, as is the metadata's last data change (read first: a change
     during the read makes the next check read again)."""
-    metadata = source.metadata()
-    rows_updated_at = metadata.rows_updated_at if metadata else None
+    rows_updated_at = source.rows_updated_at()
     if updated_through is None:
         updated_through = (
             window.through if isinstance(window, UpdatedBetween) else source.updated_through()
@@ -181,8 +180,7 @@ def skip_reason(source: SocrataSource, warehouse: Warehouse, window: Window) -> 
     the catch-ups brought them in). The catch-up that follows checks on its own
     (:func:`catch_up`). Without metadata (any SODA 2.x server need not serve it) it is read.
     """
-    metadata = source.metadata()
-    changed_at = metadata.rows_updated_at if metadata else None
+    changed_at = source.rows_updated_at()
     state = warehouse.source_state()
     if changed_at is None or state.rows_updated_at is None or changed_at > state.rows_updated_at:
         return None
@@ -231,8 +229,7 @@ def catch_up(
        deletes rows removed upstream wherever they were.
     """
     args = (source, lake, warehouse, dataset_id, run_id, max_reject_share)
-    metadata, state = source.metadata(), warehouse.source_state()
-    changed_at = metadata.rows_updated_at if metadata else None
+    changed_at, state = source.rows_updated_at(), warehouse.source_state()
     if not force and changed_at and state.caught_up_at and changed_at <= state.caught_up_at:
         log.info(
             "Nothing changed upstream since the last catch-up: the dataset's data last changed "

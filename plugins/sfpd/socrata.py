@@ -315,12 +315,18 @@ class SocrataSource:
             columns = {c["fieldName"]: c.get("dataTypeName", "") for c in view.get("columns", [])}
         except (SourceError, ValueError, AttributeError, KeyError, TypeError) as exc:
             log.warning("No dataset metadata (%s): cannot tell whether anything changed", exc)
+            self._key_type = self._key_type or ""  # not asked for again by this source's reads
             return None
         self._key_type = columns.get(KEY, "")  # the paging key's type, for this source's reads
         return DatasetMetadata(
             dt.datetime.fromtimestamp(updated, dt.UTC).replace(tzinfo=None) if updated else None,
             columns,
         )
+
+    def rows_updated_at(self) -> dt.datetime | None:
+        """When the dataset's data last changed, per its metadata (None without metadata)."""
+        metadata = self.metadata()
+        return metadata.rows_updated_at if metadata else None
 
     def count(self, where: str) -> int:
         """Rows matching ``where``, as the server counts them."""
@@ -346,8 +352,8 @@ class SocrataSource:
     def _key_literal(self) -> Callable[[str], str]:
         """How a row_id is written in SoQL: as a number or as text, by the column's type, so the
         server's comparison and its order agree (a number compared as text would not)."""
-        if self._key_type is None and self.metadata() is None:
-            self._key_type = ""
+        if self._key_type is None:
+            self.metadata()  # sets it, "" when the server has no metadata
         kind = self._key_type
         if kind == "number":
             return lambda value: str(float(value) if "." in value else int(value))

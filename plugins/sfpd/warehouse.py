@@ -276,6 +276,11 @@ def _windows(rows: list[tuple]) -> list[Window]:
     return sorted((Window(start, end) for start, end in rows), key=lambda w: (w.start, w.end))
 
 
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A BigQuery TIMESTAMP (aware) as the naive UTC value DuckDB returns."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value else None
+
+
 def _now() -> dt.datetime:
     """The load time, UTC, to the second (both warehouses store the same value)."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -464,7 +469,7 @@ class BigQueryWarehouse:
     def watermark(self) -> dt.datetime | None:
         self._create_tables()
         value = self._query(self.sql("watermark"))[0][0]
-        return value.astimezone(dt.UTC).replace(tzinfo=None) if value else None
+        return _naive_utc(value)
 
     def covered_windows(self) -> list[Window]:
         self._create_tables()
@@ -484,9 +489,7 @@ class BigQueryWarehouse:
     def source_state(self) -> SourceState:
         self._create_tables()
         values = self._query(self.sql("source_state"))[0]
-        return SourceState(
-            *(v.astimezone(dt.UTC).replace(tzinfo=None) if v else None for v in values)
-        )
+        return SourceState(*map(_naive_utc, values))
 
     def daily_counts(self) -> dict[dt.date, int]:
         self._create_tables()
