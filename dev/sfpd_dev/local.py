@@ -21,14 +21,13 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import duckdb
 import yaml
 
 from sfpd.config import PROJECT_ROOT, Settings
 from sfpd.lake import LocalLake
 from sfpd.report import report_name
 from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceUnreachable
-from sfpd.sql import render
+from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import SF_TZ, Window, rolling_window
 from sfpd_dev.replay import BUNDLED_ROWS, ReplayServer
 
@@ -254,16 +253,9 @@ def run_dag(
     return False
 
 
-def district_summary(duckdb_path: Path, window: Window) -> list[tuple]:
-    with duckdb.connect(str(duckdb_path), read_only=True) as con:
-        return con.execute(
-            render("duckdb/district_summary.sql"),
-            {"window_start": window.start, "window_end": window.end},
-        ).fetchall()
-
-
 def print_summary(settings: Settings, window: Window) -> None:
-    rows = district_summary(settings.duckdb_path, window)
+    summary = DuckDBWarehouse(settings.duckdb_path).query("report/district_summary.sql", window)
+    rows = [tuple(row.values()) for row in summary.to_pylist()]
     print(f"\nDuckDB warehouse: {settings.duckdb_path}")
     print(f"Reports by police district, incidents in [{window.start}, {window.end}):")
     print(f"  {'police_district':<16}{'reports':>9}{'offences':>10}")

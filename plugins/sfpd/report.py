@@ -16,7 +16,6 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from sfpd.sql import render
 from sfpd.warehouse import Warehouse
 from sfpd.window import Window
 
@@ -54,12 +53,7 @@ class ReportData:
 def report_data(warehouse: Warehouse) -> ReportData:
     """The marts' figures the report plots, one DataFrame per query."""
     return ReportData(
-        {
-            name: warehouse.read(
-                render(f"report/{name}.sql", marts=warehouse.marts, limit=TOP)
-            ).to_pandas()
-            for name in QUERIES
-        }
+        {name: warehouse.query(f"report/{name}.sql", limit=TOP).to_pandas() for name in QUERIES}
     )
 
 

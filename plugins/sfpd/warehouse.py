@@ -1,13 +1,16 @@
 """Load a window's lake files into a staging table, then MERGE them into the raw table.
 
-Two warehouses with one contract (:meth:`merge_window`): DuckDB (embedded default) and BigQuery
-(production). SQL lives in ``sql/<dialect>/*.sql``; column lists come from :mod:`sfpd.schema`.
+One algorithm (:meth:`Warehouse.merge_window`), two engines: DuckDB (embedded default) and
+BigQuery (production). A subclass says only how its engine runs a statement, loads Parquet files
+into a table, quotes a table's name and keeps a transaction; the statements are
+``sql/<dialect>/<name>.sql``, the same names in both folders (``diff -r`` shows the dialect
+differences), with column lists from :mod:`sfpd.schema`.
 
 A merge upserts the staged rows on ``row_id`` wherever the raw table holds them (a row whose
 incident date moved upstream is updated in place: ``row_id`` stays unique across the table) and,
 for a window, deletes the window's rows the source no longer has (sealed records). A catch-up
-(:class:`~sfpd.window.UpdatedBetween`) deletes nothing. On BigQuery the MERGE's target is limited
-with literal dates to the window's partitions and those holding the staged row_ids, so a run's
+(:class:`~sfpd.window.UpdatedBetween`) deletes nothing. The MERGE's target is limited with literal
+dates to the window's partitions and those holding the staged row_ids, so on BigQuery a run's
 bytes grow with what it loads, not with the table (docs/bigquery.md). Nothing is changed unless
 the staged rows are exactly the rows the extract wrote, with unique row_ids, all inside the
 window. Each load leaves a row in ``load_audit`` (with the source's ``:updated_at`` as of its
@@ -20,9 +23,11 @@ import datetime as dt
 import logging
 import re
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -30,7 +35,7 @@ import pyarrow as pa
 from sfpd.config import DEFAULT_RAW_SCHEMA
 from sfpd.lake import file_uri_to_path
 from sfpd.schema import bigquery_columns, duckdb_columns
-from sfpd.sql import render
+from sfpd.sql import render as render_template
 from sfpd.window import UpdatedBetween, Window
 
 log = logging.getLogger(__name__)
@@ -38,9 +43,10 @@ log = logging.getLogger(__name__)
 RAW_TABLE = "incidents"
 STAGING_TABLE = "incidents_staging"
 REJECTS_TABLE = "incidents_rejects"
+REJECTS_STAGING_TABLE = "incidents_rejects_staging"
 AUDIT_TABLE = "load_audit"
 CLUSTER_BY = ("police_district", "incident_category", "analysis_neighborhood")
-REJECT_COLUMNS = [("raw_json", "STRING"), ("reason", "STRING")]  # the lake's rejects file
+REJECT_COLUMNS = [("raw_json", "STRING"), ("reason", "STRING")]  # the rejects file (both dialects)
 
 
 class StagingRejected(RuntimeError):
@@ -137,41 +143,6 @@ class SourceState:
 
 # where dbt builds the marts (generate_schema_name: sfpd_<folder schema>)
 MARTS_SCHEMA = "sfpd_marts"
-
-
-class Warehouse(Protocol):
-    marts: str  # the marts' schema (DuckDB) or `project.dataset` (BigQuery), as SQL
-
-    def read(self, sql: str) -> pa.Table:
-        """A query's result (small: report data)."""
-
-    def merge_window(
-        self,
-        scope: Scope,
-        uris: list[str],
-        *,
-        rejects_uri: str,
-        expected_rows: int,
-        rows_read: int,
-        run_id: str,
-        source_updated_through: dt.datetime | None = None,
-        source_rows_updated_at: dt.datetime | None = None,
-    ) -> MergeResult: ...
-
-    def watermark(self) -> dt.datetime | None:
-        """Where the next catch-up starts (UTC): see sql/*/watermark.sql."""
-
-    def covered_windows(self) -> list[Window]:
-        """The date windows loaded so far."""
-
-    def source_state(self) -> SourceState:
-        """What the loads so far saw of the source: see sql/*/source_state.sql."""
-
-    def record(self, result: MergeResult, loaded_at: dt.datetime | None = None) -> None:
-        """Add a row to load_audit (a catch-up's check: :func:`check_result`)."""
-
-    def daily_counts(self) -> dict[dt.date, int]:
-        """Rows per incident day, merged plus quarantined (what the source counts)."""
 
 
 def _refuse_unfit_staging(
@@ -277,8 +248,10 @@ def _windows(rows: list[tuple]) -> list[Window]:
 
 
 def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """A BigQuery TIMESTAMP (aware) as the naive UTC value DuckDB returns."""
-    return value.astimezone(dt.UTC).replace(tzinfo=None) if value else None
+    """A timestamp as naive UTC: BigQuery's TIMESTAMPs come aware, DuckDB's naive (UTC)."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _now() -> dt.datetime:
@@ -286,129 +259,42 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
-class DuckDBWarehouse:
-    marts = MARTS_SCHEMA
+class Warehouse(ABC):
+    """The raw, staging, quarantine and audit tables of one schema (a BigQuery dataset), and
+    the marts dbt builds beside them. What differs between engines is the abstract methods."""
 
-    def __init__(
-        self, path: Path, schema: str = DEFAULT_RAW_SCHEMA, lock_wait: float = LOCK_WAIT_SECONDS
-    ) -> None:
-        self.path = path
-        self.lock_wait = lock_wait
-        self._names = {
-            "schema": schema,
-            "table": RAW_TABLE,
-            "staging": STAGING_TABLE,
-            "columns": duckdb_columns(),
-        }
+    dialect: str  # the folder of its statements: sql/<dialect>/
+    columns: list[tuple[str, str]]  # the raw table's columns in its types (sfpd.schema)
 
-    def _sql(self, name: str, scope: Scope | None = None) -> str:
-        return render(f"duckdb/{name}.sql", window=isinstance(scope, Window), **self._names)
-
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        return connect_duckdb(self.path, read_only, self.lock_wait)
-
-    def read(self, sql: str) -> pa.Table:
-        # not read_only: DuckDB refuses a second configuration of a file this process (e.g.
-        # dbt-duckdb in `airflow dags test`) already has open
-        with self.connect() as con:
-            return con.sql(sql).to_arrow_table()
-
-    def _rows(self, name: str) -> list[tuple]:
-        with self.connect() as con:
-            con.execute(self._sql("create_tables"))
-            return con.execute(self._sql(name)).fetchall()
-
-    def watermark(self) -> dt.datetime | None:
-        return self._rows("watermark")[0][0]
-
-    def covered_windows(self) -> list[Window]:
-        return _windows(self._rows("covered_windows"))
-
-    def source_state(self) -> SourceState:
-        return SourceState(*self._rows("source_state")[0])
-
-    def record(self, result: MergeResult, loaded_at: dt.datetime | None = None) -> None:
-        with self.connect() as con:
-            con.execute(self._sql("create_tables"))
-            con.execute(self._sql("insert_audit"), _audit_row(result, loaded_at or _now()))
-
-    def daily_counts(self) -> dict[dt.date, int]:
-        return {day: int(n) for day, n in self._rows("daily_counts")}
-
-    def merge_window(
-        self,
-        scope: Scope,
-        uris: list[str],
-        *,
-        rejects_uri: str,
-        expected_rows: int,
-        rows_read: int,
-        run_id: str,
-        source_updated_through: dt.datetime | None = None,
-        source_rows_updated_at: dt.datetime | None = None,
-    ) -> MergeResult:
-        """Everything in one transaction: staging, checks, MERGE, quarantine, audit."""
-        window = scope if isinstance(scope, Window) else None
-        # the window's dates (None for a catch-up): for the quarantine and the audit; the
-        # statements that compare with them take `bounds`, present only with a window
-        dates = {"window_start": window and window.start, "window_end": window and window.end}
-        bounds = dates if window else {}
-        loaded_at = _now()
-        rejects_file = str(file_uri_to_path(rejects_uri))
-        with self.connect() as con:
-            con.execute(self._sql("create_tables"))
-            con.execute("BEGIN TRANSACTION")
-            try:
-                paths = [str(file_uri_to_path(uri)) for uri in uris]
-                con.execute(self._sql("load_staging"), {"files": paths})
-                checks = con.execute(self._sql("check_staging", scope), bounds).fetchone()
-                _refuse_unfit_staging(scope, expected_rows, *checks)
-                _log_deduplicated(con.execute(self._sql("dedupe")).fetchone()[0])
-                before = con.execute(self._sql("count_rows", scope), bounds).fetchone()
-                diff = con.execute(self._sql("diff", scope), bounds).fetchone()
-                con.execute(self._sql("merge", scope), {**bounds, "loaded_at": loaded_at})
-                con.execute(
-                    self._sql("delete_rejects", scope), {**bounds, "rejects_file": rejects_file}
-                )
-                con.execute(
-                    self._sql("insert_rejects"),
-                    {**dates, "loaded_at": loaded_at, "rejects_file": rejects_file},
-                )
-                after = con.execute(self._sql("count_rows", scope), bounds).fetchone()
-                result = _result(
-                    scope, run_id, rows_read, rows_read - expected_rows, diff, before, after,
-                    source_updated_through, source_rows_updated_at,
-                )  # fmt: skip
-                con.execute(self._sql("insert_audit"), _audit_row(result, loaded_at))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        log.info("MERGE of %s into %s: %s", scope.label, self.path, result)
-        return result
-
-
-class BigQueryWarehouse:
-    """Raw, staging, quarantine and audit tables in one BigQuery dataset, driven by a
-    google-cloud-bigquery client (in DAG tasks: BigQueryHook(...).get_client(...))."""
-
-    def __init__(
-        self, client, project: str, dataset: str = DEFAULT_RAW_SCHEMA, location: str = "US"
-    ):
-        self.client = client
-        self.project = project
-        self.dataset = dataset
-        self.location = location
-        self.marts = f"`{project}.{MARTS_SCHEMA}`"
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
         self._tables_created = False  # by this instance: one catch-up reads and merges often
 
-    def read(self, sql: str) -> pa.Table:
-        return self.client.query(sql, location=self.location).to_arrow(
-            create_bqstorage_client=False
-        )
+    # ------------------------------------------------------------------ what an engine provides
 
-    def ref(self, table: str) -> str:
-        return f"{self.project}.{self.dataset}.{table}"
+    @abstractmethod
+    def table(self, name: str, schema: str | None = None) -> str:
+        """A table of this warehouse's schema (or of ``schema``), quoted for its SQL."""
+
+    @abstractmethod
+    def read(self, sql: str) -> pa.Table:
+        """A query's result (small: report data)."""
+
+    @abstractmethod
+    def _run(self, sql: str, parameters: dict | None = None) -> list[tuple]:
+        """Run statements (``parameters`` by name: load_audit's columns); the last one's rows,
+        or for a DELETE/MERGE its count of changed rows."""
+
+    @abstractmethod
+    def _load(self, uris: list[str], table: str, columns: list[tuple[str, str]]) -> None:
+        """Replace ``table`` by the rows of the Parquet files, typed as ``columns``."""
+
+    def _session(self, transaction: bool = False):
+        """A context in which statements run: on DuckDB one connection, one transaction if
+        asked. BigQuery has no transaction across jobs (see :meth:`merge_window`)."""
+        return nullcontext()
+
+    # --------------------------------------------------------------------- SQL, rendered once
 
     def sql(
         self,
@@ -417,83 +303,79 @@ class BigQueryWarehouse:
         loaded_at: dt.datetime | None = None,
         dates: list[dt.date] = (),
     ) -> str:
-        """A statement of ``sql/bigquery``; dates are rendered as DATE literals (partition
-        pruning): the window's bounds and ``dates``, the other partitions a MERGE touches."""
+        """The statement ``sql/<dialect>/<name>.sql``; dates are rendered as DATE literals (so
+        BigQuery prunes partitions): the window's bounds and ``dates``, the other partitions a
+        MERGE touches."""
+        return self.render(f"{self.dialect}/{name}.sql", scope, loaded_at, dates)
+
+    def render(
+        self,
+        template: str,
+        scope: Scope | None = None,
+        loaded_at: dt.datetime | None = None,
+        dates: list[dt.date] = (),
+        **context: object,
+    ) -> str:
+        """A template with this warehouse's tables (``raw``, ``staging``, ..., ``mart(name)``),
+        columns and scope (``window_start``/``window_end``, the ``dates`` of other partitions)."""
         window = scope if isinstance(scope, Window) else None
-        return render(
-            f"bigquery/{name}.sql",
-            raw=self.ref(RAW_TABLE),
-            staging=self.ref(STAGING_TABLE),
-            rejects=self.ref(REJECTS_TABLE),
-            rejects_staging=self.ref(f"{REJECTS_TABLE}_staging"),
-            audit=self.ref(AUDIT_TABLE),
-            columns=bigquery_columns(),
+        return render_template(
+            template,
+            schema=self.schema,
+            raw=self.table(RAW_TABLE),
+            staging=self.table(STAGING_TABLE),
+            rejects=self.table(REJECTS_TABLE),
+            rejects_staging=self.table(REJECTS_STAGING_TABLE),
+            audit=self.table(AUDIT_TABLE),
+            mart=lambda name: self.table(name, MARTS_SCHEMA),
+            columns=self.columns,
             cluster_by=CLUSTER_BY,
             window_start=window.start.isoformat() if window else None,
             window_end=window.end.isoformat() if window else None,
             dates=[day.isoformat() for day in dates],
             loaded_at=loaded_at.isoformat(sep=" ", timespec="seconds") if loaded_at else None,
+            **context,
         )
 
-    def _query(self, sql: str, parameters: list | None = None) -> list[tuple]:
-        from google.cloud import bigquery
+    def query(self, template: str, scope: Scope | None = None, **context: object) -> pa.Table:
+        """The result of a read-only template (``report/*.sql``: marts by ``mart(name)``)."""
+        return self.read(self.render(template, scope, **context))
 
-        config = bigquery.QueryJobConfig(query_parameters=parameters or [])
-        return [tuple(row.values()) for row in self.client.query(sql, job_config=config).result()]
+    # ------------------------------------------------------------------------ the load state
 
-    def _load(self, uris: list[str], table: str, schema: list[tuple[str, str]]) -> None:
-        from google.cloud import bigquery
+    def _ensure_tables(self) -> None:
+        if not self._tables_created:
+            self._run(self.sql("create_tables"))
+            self._tables_created = True
 
-        self.client.load_table_from_uri(
-            uris,
-            self.ref(table),
-            job_config=bigquery.LoadJobConfig(
-                source_format=bigquery.SourceFormat.PARQUET,
-                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-                schema=[bigquery.SchemaField(name, kind) for name, kind in schema],
-            ),
-        ).result()
-
-    def _create_tables(self) -> None:
-        from google.cloud import bigquery
-
-        if self._tables_created:
-            return
-        dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
-        dataset.location = self.location
-        self.client.create_dataset(dataset, exists_ok=True)
-        self._query(self.sql("create_tables"))
-        self._query(self.sql("create_side_tables"))
-        self._tables_created = True
+    def _rows(self, name: str) -> list[tuple]:
+        with self._session():
+            self._ensure_tables()
+            return self._run(self.sql(name))
 
     def watermark(self) -> dt.datetime | None:
-        self._create_tables()
-        value = self._query(self.sql("watermark"))[0][0]
-        return _naive_utc(value)
+        """Where the next catch-up starts (UTC): see sql/*/watermark.sql."""
+        return _naive_utc(self._rows("watermark")[0][0])
 
     def covered_windows(self) -> list[Window]:
-        self._create_tables()
-        return _windows(self._query(self.sql("covered_windows")))
-
-    def record(self, result: MergeResult, loaded_at: dt.datetime | None = None) -> None:
-        from google.cloud import bigquery
-
-        self._create_tables()
-        row = _audit_row(result, loaded_at or _now())
-        parameters = [
-            bigquery.ScalarQueryParameter(column, kind, row[column])
-            for column, kind in AUDIT_COLUMNS.items()
-        ]
-        self._query(self.sql("insert_audit"), parameters)
+        """The date windows loaded so far."""
+        return _windows(self._rows("covered_windows"))
 
     def source_state(self) -> SourceState:
-        self._create_tables()
-        values = self._query(self.sql("source_state"))[0]
-        return SourceState(*map(_naive_utc, values))
+        """What the loads so far saw of the source: see sql/*/source_state.sql."""
+        return SourceState(*map(_naive_utc, self._rows("source_state")[0]))
 
     def daily_counts(self) -> dict[dt.date, int]:
-        self._create_tables()
-        return {day: int(n) for day, n in self._query(self.sql("daily_counts"))}
+        """Rows per incident day, merged plus quarantined (what the source counts)."""
+        return {day: int(n) for day, n in self._rows("daily_counts")}
+
+    def record(self, result: MergeResult, loaded_at: dt.datetime | None = None) -> None:
+        """Add a row to load_audit (a catch-up's check: :func:`check_result`)."""
+        with self._session():
+            self._ensure_tables()
+            self._run(self.sql("insert_audit"), _audit_row(result, loaded_at or _now()))
+
+    # ------------------------------------------------------------------------------ the merge
 
     def merge_window(
         self,
@@ -507,32 +389,149 @@ class BigQueryWarehouse:
         source_updated_through: dt.datetime | None = None,
         source_rows_updated_at: dt.datetime | None = None,
     ) -> MergeResult:
-        """Load staging, check it, then one atomic MERGE; then the quarantine and the audit.
-        A failure before the MERGE leaves the raw table as it was; a retry redoes it all (the
-        audit row, and with it a catch-up's watermark, is written last)."""
-        self._create_tables()
-        self._query(self.sql("create_staging"))
-        self._load(uris, STAGING_TABLE, bigquery_columns())
-        checks = self._query(self.sql("check_staging", scope))[0]
-        _refuse_unfit_staging(scope, expected_rows, *checks)
-        # not in the MERGE's transaction: if the MERGE then fails, a retry inserts those rows
-        dedupe = self.client.query(self.sql("dedupe"))
-        dedupe.result()
-        _log_deduplicated(dedupe.num_dml_affected_rows or 0)
-        dates = [row[0] for row in self._query(self.sql("moved_dates", scope))]
-        before = self._query(self.sql("count_rows", scope))[0]
-        diff = self._query(self.sql("diff", scope, dates=dates))[0]
-        loaded_at = _now()
-        self._query(self.sql("merge", scope, loaded_at, dates))
-        self._load([rejects_uri], f"{REJECTS_TABLE}_staging", REJECT_COLUMNS)
-        self._query(self.sql("replace_rejects", scope, loaded_at))
-        after = self._query(self.sql("count_rows", scope))[0]
-        result = _result(
-            scope, run_id, rows_read, rows_read - expected_rows, diff, before, after,
-            source_updated_through, source_rows_updated_at,
-        )  # fmt: skip
-        self.record(result, loaded_at)
-        log.info("MERGE of %s into %s: %s", scope.label, self.ref(RAW_TABLE), result)
+        """Stage the lake files, check them, MERGE them, replace the quarantine, audit.
+
+        On DuckDB all of it is one transaction. On BigQuery the MERGE is the one atomic change
+        of the raw table: a failure before it leaves the table as it was, and the audit row
+        (with it a catch-up's watermark) is written last, so a retry redoes it all. The one
+        change outside the MERGE, removing duplicate copies of staged rows, is undone by
+        nothing and needs nothing: the retry's MERGE inserts those rows."""
+        with self._session(transaction=True):
+            self._ensure_tables()
+            self._load(uris, STAGING_TABLE, self.columns)
+            checks = self._run(self.sql("check_staging", scope))[0]
+            _refuse_unfit_staging(scope, expected_rows, *checks)
+            _log_deduplicated(self._run(self.sql("dedupe"))[0][0])
+            dates = [row[0] for row in self._run(self.sql("moved_dates", scope))]
+            before = self._run(self.sql("count_rows", scope))[0]
+            diff = self._run(self.sql("diff", scope, dates=dates))[0]
+            loaded_at = _now()
+            self._run(self.sql("merge", scope, loaded_at, dates))
+            self._load([rejects_uri], REJECTS_STAGING_TABLE, REJECT_COLUMNS)
+            self._run(self.sql("replace_rejects", scope, loaded_at))
+            after = self._run(self.sql("count_rows", scope))[0]
+            result = _result(
+                scope, run_id, rows_read, rows_read - expected_rows, diff, before, after,
+                source_updated_through, source_rows_updated_at,
+            )  # fmt: skip
+            self.record(result, loaded_at)
+        log.info("MERGE of %s into %s: %s", scope.label, self.table(RAW_TABLE), result)
         if dates:
             log.info("Rows whose date moved upstream were in %d other partition(s)", len(dates))
         return result
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+
+    def __init__(
+        self, path: Path, schema: str = DEFAULT_RAW_SCHEMA, lock_wait: float = LOCK_WAIT_SECONDS
+    ) -> None:
+        super().__init__(schema)
+        self.path = path
+        self.lock_wait = lock_wait
+        self.columns = duckdb_columns()
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        return connect_duckdb(self.path, read_only, self.lock_wait)
+
+    def table(self, name: str, schema: str | None = None) -> str:
+        return f'"{schema or self.schema}"."{name}"'
+
+    @contextmanager
+    def _session(self, transaction: bool = False) -> Iterator[None]:
+        if self._con is not None:  # already in one (a merge records its audit row)
+            yield
+            return
+        # not read_only: DuckDB refuses a second configuration of a file this process (e.g.
+        # dbt-duckdb in `airflow dags test`) already has open
+        with self.connect() as con:
+            self._con = con
+            try:
+                if transaction:
+                    con.begin()
+                yield
+                if transaction:
+                    con.commit()
+            except BaseException:
+                if transaction:
+                    con.rollback()
+                raise
+            finally:
+                self._con = None
+
+    def read(self, sql: str) -> pa.Table:
+        with self._session():
+            return self._con.sql(sql).to_arrow_table()
+
+    def _run(self, sql: str, parameters: dict | None = None) -> list[tuple]:
+        return self._con.execute(sql, parameters).fetchall()
+
+    def _load(self, uris: list[str], table: str, columns: list[tuple[str, str]]) -> None:
+        files = [str(file_uri_to_path(uri)) for uri in uris]
+        sql = self.render("duckdb/load.sql", table=self.table(table), file_columns=columns)
+        self._run(sql, {"files": files})
+
+
+class BigQueryWarehouse(Warehouse):
+    """Driven by a google-cloud-bigquery client (in DAG tasks: BigQueryHook(...).get_client())."""
+
+    dialect = "bigquery"
+    _DML = ("DELETE", "INSERT", "UPDATE", "MERGE")
+
+    def __init__(
+        self, client, project: str, dataset: str = DEFAULT_RAW_SCHEMA, location: str = "US"
+    ) -> None:
+        super().__init__(dataset)
+        self.client = client
+        self.project = project
+        self.dataset = dataset
+        self.location = location
+        self.columns = bigquery_columns()
+
+    def table(self, name: str, schema: str | None = None) -> str:
+        return f"`{self.project}.{schema or self.dataset}.{name}`"
+
+    def read(self, sql: str) -> pa.Table:
+        return self.client.query(sql, location=self.location).to_arrow(
+            create_bqstorage_client=False
+        )
+
+    def _run(self, sql: str, parameters: dict | None = None) -> list[tuple]:
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(
+            query_parameters=[
+                bigquery.ScalarQueryParameter(name, AUDIT_COLUMNS[name], value)
+                for name, value in (parameters or {}).items()
+            ]
+        )
+        job = self.client.query(sql, job_config=config, location=self.location)
+        rows = [tuple(row.values()) for row in job.result()]
+        if job.statement_type in self._DML:
+            return [(job.num_dml_affected_rows or 0,)]
+        return rows
+
+    def _load(self, uris: list[str], table: str, columns: list[tuple[str, str]]) -> None:
+        from google.cloud import bigquery
+
+        self.client.load_table_from_uri(
+            uris,
+            f"{self.project}.{self.dataset}.{table}",
+            job_config=bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.PARQUET,
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                schema=[bigquery.SchemaField(name, kind) for name, kind in columns],
+            ),
+            location=self.location,
+        ).result()
+
+    def _ensure_tables(self) -> None:
+        from google.cloud import bigquery
+
+        if not self._tables_created:  # the dataset, through the API: it needs its location
+            dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
+            dataset.location = self.location
+            self.client.create_dataset(dataset, exists_ok=True)
+        super()._ensure_tables()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import uuid
 from dataclasses import replace
 
@@ -59,7 +60,7 @@ def source(replay_server):
 
 
 def raw_rows(warehouse) -> list[tuple]:
-    sql = f"SELECT * FROM `{warehouse.ref('incidents')}` ORDER BY row_id"
+    sql = f"SELECT * FROM {warehouse.table('incidents')} ORDER BY row_id"
     return [tuple(row.values()) for row in warehouse.client.query(sql).result()]
 
 
@@ -95,13 +96,13 @@ def test_bigquery_load_and_merge_then_rerun_changes_nothing(source, lake, wareho
     assert again.rows_in_window_before == again.rows_in_window_after == 11887
     assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (0, 0, 0)
     assert raw_rows(warehouse) == after_first
-    audit = warehouse.client.query(f"SELECT COUNT(*) FROM `{warehouse.ref('load_audit')}`")
+    audit = warehouse.client.query(f"SELECT COUNT(*) FROM {warehouse.table('load_audit')}")
     assert [tuple(r.values()) for r in audit.result()] == [(3,)]
 
 
 def test_bigquery_types_come_from_the_one_schema(source, lake, warehouse):
     merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse, RUN)
-    table = warehouse.client.get_table(warehouse.ref("incidents"))
+    table = warehouse.client.get_table(f"{PROJECT}.{warehouse.dataset}.incidents")
     assert [field.name for field in table.schema] == [*FIELD_NAMES, "_loaded_at"]
     types = {field.name: field.field_type for field in table.schema}
     assert types["incident_datetime"] == "DATETIME"  # floating local time, not TIMESTAMP
@@ -123,6 +124,23 @@ def test_unfit_staging_leaves_bigquery_raw_unchanged(source, lake, warehouse, gc
     with pytest.raises(StagingRejected, match="10 repeated row_id"):
         merge_extract(dup, warehouse, RUN)
     assert raw_rows(warehouse) == before
+
+
+def test_bigquery_repairs_rows_the_table_held_twice(source, lake, warehouse, caplog):
+    """dedupe.sql's count comes back from a DML job as DuckDB's does from its DELETE."""
+    merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, ID), warehouse, RUN)
+    before = raw_rows(warehouse)
+    raw = warehouse.table("incidents")
+    warehouse.client.query(
+        f"INSERT INTO {raw} SELECT * FROM {raw} WHERE row_id IN "
+        f"(SELECT row_id FROM {raw} ORDER BY row_id LIMIT 3)"
+    ).result()
+    assert len(raw_rows(warehouse)) == len(before) + 3
+    with caplog.at_level(logging.WARNING, logger="sfpd.warehouse"):
+        again = merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, ID), warehouse, RUN)
+    assert "Removed 6 copies of row_ids the table held twice" in caplog.text
+    assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (3, 0, 0)
+    assert sorted(row[:-1] for row in raw_rows(warehouse)) == sorted(row[:-1] for row in before)
 
 
 def test_bigquery_catch_up_moves_edits_and_removes_rows_wherever_they_are(lake, warehouse):
@@ -177,7 +195,8 @@ def parse(name: str) -> exp.Expression:
 
 
 def test_raw_table_ddl_is_partitioned_by_incident_date_and_clustered():
-    ddl = parse("create_tables")
+    ddl = sqlglot.parse(SQL.sql("create_tables"), dialect="bigquery")[0]  # the raw table first
+    assert ddl.this.sql("bigquery").startswith("`prod-project.sfpd_raw.incidents`")
     assert isinstance(ddl, exp.Create) and ddl.args.get("exists")  # IF NOT EXISTS
     partition = ddl.find(exp.PartitionedByProperty)
     assert partition is not None and partition.this.sql("bigquery") == "incident_date"

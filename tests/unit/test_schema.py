@@ -138,7 +138,7 @@ def test_duckdb_reads_lake_parquet_as_the_declared_types(tmp_path, api_rows):
     described = duckdb.sql(f"DESCRIBE SELECT * FROM '{tmp_path / 'part.parquet'}'").fetchall()
     expected = duckdb_columns()
     # pyarrow < 23 (Composer 3.1.7's 18.1) marks Parquet TIME as adjusted to UTC, which DuckDB
-    # reads as TIMETZ; staging casts every column to the raw table's type (load_staging.sql)
+    # reads as TIMETZ; staging casts every column to the raw table's type (duckdb/load.sql)
     written = pq.ParquetFile(tmp_path / "part.parquet")
     time = written.schema_arrow.get_field_index("incident_time")
     if "isAdjustedToUTC=true" in str(written.schema.column(time).logical_type):

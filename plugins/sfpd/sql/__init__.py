@@ -1,4 +1,10 @@
-"""SQL lives in the .sql files beside this module; column lists come from sfpd.schema."""
+"""SQL lives in the .sql files beside this module; column lists come from sfpd.schema.
+
+``duckdb/`` and ``bigquery/`` hold the same statements under the same names (the warehouse's
+algorithm runs them in order: sfpd.warehouse), so ``diff -r`` shows only dialect differences;
+DuckDB has one more, ``load.sql`` (BigQuery loads files with a load job). ``_scope.sql`` (the
+window as literal dates) and ``_macros.sql`` (column lists) serve both; ``report/`` reads the
+marts in SQL both engines take, naming each table through ``mart(name)``."""
 
 from __future__ import annotations
 
@@ -15,5 +21,5 @@ _ENV = jinja2.Environment(
 
 
 def render(name: str, **context: object) -> str:
-    """Render ``<dialect>/<file>.sql`` with identifiers and column lists."""
+    """Render a template (``<dialect>/<file>.sql``, ``report/<file>.sql``)."""
     return _ENV.get_template(name).render(**context)

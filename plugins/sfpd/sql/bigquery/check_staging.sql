@@ -1,4 +1,4 @@
-{% import "bigquery/_scope.sql" as s with context -%}
+{% import "_scope.sql" as s with context -%}
 -- What the staged rows hold, before anything is merged.
 SELECT
     COUNT(*) AS rows_staged,
@@ -9,4 +9,4 @@ SELECT
 {%- endif %}
         DATE(incident_datetime) <> incident_date
     ) AS rows_outside_window
-FROM `{{ staging }}`;
+FROM {{ staging }};

@@ -1,4 +1,4 @@
-{% import "bigquery/_scope.sql" as s with context -%}
+{% import "_scope.sql" as s with context -%}
 -- Rows of the raw table: in the window (none without one), and in all. Scans incident_date.
 SELECT
 {%- if window_start %}
@@ -7,4 +7,4 @@ SELECT
     0,
 {%- endif %}
     COUNT(*)
-FROM `{{ raw }}`;
+FROM {{ raw }};

@@ -3,7 +3,7 @@
 SELECT day, SUM(n) AS n
 FROM (
     SELECT incident_date AS day, COUNT(*) AS n
-    FROM `{{ raw }}`
+    FROM {{ raw }}
     GROUP BY day
     UNION ALL
     SELECT
@@ -11,7 +11,7 @@ FROM (
             '%Y-%m-%d', SUBSTR(JSON_VALUE(raw_json, '$.incident_datetime'), 1, 10)
         ) AS day,
         COUNT(DISTINCT raw_json) AS n
-    FROM `{{ rejects }}`
+    FROM {{ rejects }}
     GROUP BY day
 )
 WHERE day IS NOT NULL

@@ -1,9 +1,9 @@
 {% import "_macros.sql" as m -%}
-{% import "bigquery/_scope.sql" as s with context -%}
+{% import "_scope.sql" as s with context -%}
 -- What the MERGE will do: staged rows new to the table, staged rows changed (wherever their old
 -- copy is), and the window's rows the source no longer has. Reads the target partitions only.
 WITH target AS (
-    SELECT * FROM `{{ raw }}`
+    SELECT * FROM {{ raw }}
     WHERE {{ s.target() }}
 )
 SELECT
@@ -17,5 +17,5 @@ SELECT
 {%- else %}
     0 AS rows_deleted
 {%- endif %}
-FROM `{{ staging }}` AS source
+FROM {{ staging }} AS source
 FULL OUTER JOIN target ON target.row_id = source.row_id;

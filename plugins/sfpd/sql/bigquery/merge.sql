@@ -1,11 +1,11 @@
 {% import "_macros.sql" as m -%}
-{% import "bigquery/_scope.sql" as s with context -%}
+{% import "_scope.sql" as s with context -%}
 -- Upsert the staged rows on row_id wherever the table holds them (a row whose incident date
 -- moved upstream is updated in place, so row_id stays unique), and delete the window's rows
 -- the source no longer has (sealed records). Literal dates on the partition column, in the
 -- match and the delete condition, limit the partitions BigQuery reads and writes.
-MERGE `{{ raw }}` AS target
-USING `{{ staging }}` AS source
+MERGE {{ raw }} AS target
+USING {{ staging }} AS source
 ON target.row_id = source.row_id AND ({{ s.target("target.incident_date") }})
 WHEN MATCHED AND {{ m.changed(columns) }} THEN UPDATE SET
 {{- m.assignments(columns) }}

@@ -1,10 +1,10 @@
-{% import "bigquery/_scope.sql" as s with context -%}
+{% import "_scope.sql" as s with context -%}
 -- The dates outside the window where the raw table holds staged row_ids now (rows whose date
 -- moved upstream): the MERGE's target is those partitions and the window's. Scans the raw
 -- table's row_id and incident_date columns.
 SELECT DISTINCT incident_date
-FROM `{{ raw }}`
-WHERE row_id IN (SELECT row_id FROM `{{ staging }}`)
+FROM {{ raw }}
+WHERE row_id IN (SELECT row_id FROM {{ staging }})
 {%- if window_start %}
     AND NOT ({{ s.in_window() }})
 {%- endif %}

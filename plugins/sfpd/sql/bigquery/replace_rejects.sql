@@ -1,23 +1,19 @@
-{% import "bigquery/_scope.sql" as s with context -%}
+{% import "_scope.sql" as s with context -%}
 -- A load's quarantined rows (loaded into rejects staging) replace the earlier ones of the same
--- rows: those of its window's days, and any of the row_ids it stages or quarantines now.
-DELETE FROM `{{ rejects }}`
+-- rows: those of its window's days (whatever load put them there), and any of the row_ids it
+-- stages or quarantines now.
+DELETE FROM {{ rejects }}
 WHERE JSON_VALUE(raw_json, '$.row_id') IN (
-    SELECT row_id FROM `{{ staging }}`
+    SELECT row_id FROM {{ staging }}
     UNION ALL
-    SELECT JSON_VALUE(raw_json, '$.row_id') FROM `{{ rejects_staging }}`
+    SELECT JSON_VALUE(raw_json, '$.row_id') FROM {{ rejects_staging }}
 )
 {%- if window_start %}
     OR (window_start = DATE '{{ window_start }}' AND window_end = DATE '{{ window_end }}')
-    OR SAFE.PARSE_DATE('%Y-%m-%d', SUBSTR(JSON_VALUE(raw_json, '$.incident_datetime'), 1, 10))
-    BETWEEN DATE '{{ window_start }}' AND DATE_SUB(DATE '{{ window_end }}', INTERVAL 1 DAY)
+    OR {{ s.in_window(
+        "SAFE.PARSE_DATE('%Y-%m-%d', SUBSTR(JSON_VALUE(raw_json, '$.incident_datetime'), 1, 10))"
+    ) }}
 {%- endif %};
-INSERT INTO `{{ rejects }}` (window_start, window_end, raw_json, reason, _rejected_at)
-SELECT
-{%- if window_start %}
-    DATE '{{ window_start }}', DATE '{{ window_end }}',
-{%- else %}
-    NULL, NULL,
-{%- endif %}
-    raw_json, reason, TIMESTAMP '{{ loaded_at }}'
-FROM `{{ rejects_staging }}`;
+INSERT INTO {{ rejects }} (window_start, window_end, raw_json, reason, _rejected_at)
+SELECT {{ s.window_values() }}, raw_json, reason, TIMESTAMP '{{ loaded_at }}'
+FROM {{ rejects_staging }};

@@ -5,4 +5,4 @@ SELECT
     MAX(source_rows_updated_at),
     MAX(IF(kind = 'check', source_rows_updated_at, NULL)),
     MIN(loaded_at)
-FROM `{{ audit }}`;
+FROM {{ audit }};

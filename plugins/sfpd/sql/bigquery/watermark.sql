@@ -4,4 +4,4 @@ SELECT COALESCE(
     MAX(IF(kind = 'catch-up', source_updated_through, NULL)),
     MIN(source_updated_through)
 )
-FROM `{{ audit }}`;
+FROM {{ audit }};

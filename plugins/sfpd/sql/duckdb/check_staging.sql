@@ -1,13 +1,13 @@
+{% import "_scope.sql" as s with context -%}
 -- What the staged rows hold, before anything is merged.
 SELECT
     count(*) AS rows_staged,
     count(*) - count(DISTINCT row_id) AS duplicate_row_ids,
-{%- if window %}
     count(*) FILTER (
-        WHERE incident_date < $window_start OR incident_date >= $window_end
-        OR CAST(incident_datetime AS DATE) <> incident_date
-    ) AS rows_outside_window
-{%- else %}
-    count(*) FILTER (WHERE CAST(incident_datetime AS DATE) <> incident_date) AS rows_outside_window
+        WHERE
+{%- if window_start %}
+        NOT ({{ s.in_window() }}) OR
 {%- endif %}
-FROM {{ schema }}.{{ staging }};
+        CAST(incident_datetime AS DATE) <> incident_date
+    ) AS rows_outside_window
+FROM {{ staging }};

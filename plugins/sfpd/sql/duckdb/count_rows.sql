@@ -1,9 +1,10 @@
+{% import "_scope.sql" as s with context -%}
 -- Rows of the raw table: in the window (none without one), and in all.
 SELECT
-{%- if window %}
-    count(*) FILTER (WHERE incident_date >= $window_start AND incident_date < $window_end),
+{%- if window_start %}
+    count(*) FILTER (WHERE {{ s.in_window() }}),
 {%- else %}
     0,
 {%- endif %}
     count(*)
-FROM {{ schema }}.{{ table }};
+FROM {{ raw }};

@@ -1,11 +1,11 @@
 -- Every copy of a staged row_id the table holds more than once goes; the MERGE then inserts the
 -- row once, from staging. (A warehouse loaded before 0.3 kept the old copy of a row whose date
 -- moved across a window's start.)
-DELETE FROM {{ schema }}.{{ table }}
+DELETE FROM {{ raw }}
 WHERE row_id IN (
     SELECT row_id
-    FROM {{ schema }}.{{ table }}
-    WHERE row_id IN (SELECT row_id FROM {{ schema }}.{{ staging }})
+    FROM {{ raw }}
+    WHERE row_id IN (SELECT row_id FROM {{ staging }})
     GROUP BY row_id
     HAVING count(*) > 1
 );

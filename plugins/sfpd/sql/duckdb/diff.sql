@@ -1,13 +1,10 @@
 {% import "_macros.sql" as m -%}
+{% import "_scope.sql" as s with context -%}
 -- What the MERGE will do: staged rows new to the table, staged rows changed (wherever their old
--- copy is: a row whose date moved is updated in place), and the window's rows the source no
--- longer has (none without a window).
+-- copy is), and the window's rows the source no longer has.
 WITH target AS (
-    SELECT * FROM {{ schema }}.{{ table }}
-    WHERE row_id IN (SELECT row_id FROM {{ schema }}.{{ staging }})
-{%- if window %}
-        OR (incident_date >= $window_start AND incident_date < $window_end)
-{%- endif %}
+    SELECT * FROM {{ raw }}
+    WHERE {{ s.target() }}
 )
 SELECT
     count(*) FILTER (WHERE target.row_id IS NULL) AS rows_inserted,
@@ -15,6 +12,12 @@ SELECT
         WHERE target.row_id IS NOT NULL AND source.row_id IS NOT NULL
         AND {{ m.changed(columns) }}
     ) AS rows_updated,
-    count(*) FILTER (WHERE source.row_id IS NULL) AS rows_deleted
-FROM {{ schema }}.{{ staging }} AS source
+{%- if window_start %}
+    count(*) FILTER (
+        WHERE source.row_id IS NULL AND {{ s.in_window("target.incident_date") }}
+    ) AS rows_deleted
+{%- else %}
+    0 AS rows_deleted
+{%- endif %}
+FROM {{ staging }} AS source
 FULL OUTER JOIN target ON target.row_id = source.row_id;

@@ -1,22 +1,22 @@
 {% import "_macros.sql" as m -%}
+{% import "_scope.sql" as s with context -%}
 -- Upsert the staged rows on row_id wherever the table holds them (a row whose incident date
 -- moved upstream is updated in place, so row_id stays unique), and delete the window's rows
--- the source no longer has (sealed records). Without a window (a catch-up) nothing is deleted.
-MERGE INTO {{ schema }}.{{ table }} AS target
-USING {{ schema }}.{{ staging }} AS source
-ON target.row_id = source.row_id
+-- the source no longer has (sealed records). Literal dates on incident_date, in the match and
+-- the delete condition, limit the rows the MERGE reads and writes.
+MERGE INTO {{ raw }} AS target
+USING {{ staging }} AS source
+ON target.row_id = source.row_id AND ({{ s.target("target.incident_date") }})
 WHEN MATCHED AND {{ m.changed(columns) }} THEN UPDATE SET
 {{- m.assignments(columns) }}
-    _loaded_at = $loaded_at
+    _loaded_at = TIMESTAMP '{{ loaded_at }}'
 WHEN NOT MATCHED BY TARGET THEN INSERT (
 {{- m.names(columns) }},
     _loaded_at
 ) VALUES (
 {{- m.names(columns, "source.") }},
-    $loaded_at
+    TIMESTAMP '{{ loaded_at }}'
 )
-{%- if window %}
-WHEN NOT MATCHED BY SOURCE
-    AND target.incident_date >= $window_start AND target.incident_date < $window_end
-    THEN DELETE
+{%- if window_start %}
+WHEN NOT MATCHED BY SOURCE AND {{ s.in_window("target.incident_date") }} THEN DELETE
 {%- endif %};

@@ -5,4 +5,4 @@ SELECT
     max(source_rows_updated_at),
     max(source_rows_updated_at) FILTER (WHERE kind = 'check'),
     min(loaded_at)
-FROM {{ schema }}.load_audit;
+FROM {{ audit }};

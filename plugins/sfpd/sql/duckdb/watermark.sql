@@ -4,4 +4,4 @@ SELECT coalesce(
     max(source_updated_through) FILTER (WHERE kind = 'catch-up'),
     min(source_updated_through)
 )
-FROM {{ schema }}.load_audit;
+FROM {{ audit }};

@@ -4,6 +4,6 @@ SELECT
     day_of_week,
     incident_hour,
     SUM(report_count) AS reports
-FROM {{ marts }}.rpt_hotspots_by_neighborhood
+FROM {{ mart("rpt_hotspots_by_neighborhood") }}
 GROUP BY day_of_week_number, day_of_week, incident_hour
 ORDER BY day_of_week_number, incident_hour

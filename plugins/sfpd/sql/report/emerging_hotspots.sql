@@ -9,7 +9,7 @@ SELECT
     expected_report_count,
     hotspot_score,
     includes_sensitive_categories
-FROM {{ marts }}.rpt_emerging_hotspots
+FROM {{ mart("rpt_emerging_hotspots") }}
 WHERE hotspot_rank IS NOT NULL AND hotspot_score > 0
 ORDER BY hotspot_rank, analysis_neighborhood, category_group
 LIMIT {{ limit }}

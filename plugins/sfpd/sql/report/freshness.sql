@@ -5,4 +5,4 @@ SELECT
     COUNT(*) AS offences,
     COUNT(DISTINCT incident_id) AS reports,
     MAX(loaded_at) AS last_loaded_at
-FROM {{ marts }}.fct_incident_offences
+FROM {{ mart("fct_incident_offences") }}

@@ -3,6 +3,6 @@ SELECT
     month_start_date,
     category_group,
     SUM(report_count) AS reports
-FROM {{ marts }}.rpt_monthly_reports_by_district
+FROM {{ mart("rpt_monthly_reports_by_district") }}
 GROUP BY month_start_date, category_group
 ORDER BY month_start_date, category_group

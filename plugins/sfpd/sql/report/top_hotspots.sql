@@ -8,7 +8,7 @@ SELECT
     expected_report_count,
     hotspot_score,
     includes_sensitive_categories
-FROM {{ marts }}.rpt_hotspots_by_neighborhood
+FROM {{ mart("rpt_hotspots_by_neighborhood") }}
 WHERE hotspot_rank IS NOT NULL
 ORDER BY hotspot_rank, analysis_neighborhood, day_of_week_number, incident_hour
 LIMIT {{ limit }}

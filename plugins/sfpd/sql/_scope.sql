@@ -1,4 +1,4 @@
-{#- Date predicates with literal bounds, so BigQuery prunes the raw table's partitions.
+{#- Date predicates with literal bounds (on BigQuery they prune the raw table's partitions).
     Import "with context": they read window_start, window_end and dates. -#}
 {% macro in_window(column="incident_date") -%}
 {{ column }} >= DATE '{{ window_start }}' AND {{ column }} < DATE '{{ window_end }}'
@@ -12,4 +12,9 @@
 {%- if dates %}{{ column }} IN (
 {%- for day in dates %}DATE '{{ day }}'{{ ", " if not loop.last }}{% endfor %}){% endif %}
 {%- if not window_start and not dates %}FALSE{% endif %}
+{%- endmacro %}
+
+{#- The window's bounds as two values for a row (NULL, NULL for a catch-up). -#}
+{% macro window_values() -%}
+{%- if window_start %}DATE '{{ window_start }}', DATE '{{ window_end }}'{% else %}NULL, NULL{% endif %}
 {%- endmacro %}

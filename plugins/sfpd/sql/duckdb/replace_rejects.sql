@@ -1,0 +1,19 @@
+{% import "_scope.sql" as s with context -%}
+-- A load's quarantined rows (loaded into rejects staging) replace the earlier ones of the same
+-- rows: those of its window's days (whatever load put them there), and any of the row_ids it
+-- stages or quarantines now.
+DELETE FROM {{ rejects }}
+WHERE json_extract_string(raw_json, '$.row_id') IN (
+    SELECT row_id FROM {{ staging }}
+    UNION ALL
+    SELECT json_extract_string(raw_json, '$.row_id') FROM {{ rejects_staging }}
+)
+{%- if window_start %}
+    OR (window_start = DATE '{{ window_start }}' AND window_end = DATE '{{ window_end }}')
+    OR {{ s.in_window(
+        "TRY_CAST(left(json_extract_string(raw_json, '$.incident_datetime'), 10) AS DATE)"
+    ) }}
+{%- endif %};
+INSERT INTO {{ rejects }} (window_start, window_end, raw_json, reason, _rejected_at)
+SELECT {{ s.window_values() }}, raw_json, reason, TIMESTAMP '{{ loaded_at }}'
+FROM {{ rejects_staging }};
