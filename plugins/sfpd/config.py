@@ -12,8 +12,9 @@ from pathlib import Path
 # plugins/sfpd/config.py -> project root (Astro: /usr/local/airflow).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAREHOUSES = ("duckdb", "bigquery")
-# How Cosmos runs dbt (README, "dbt under a scheduler"): one `dbt build` watched by a sensor per
-# node, or one dbt process per node. Default per warehouse: DuckDB has one writer at a time.
+# How Cosmos runs dbt (docs/how-it-works.md, "Under a scheduler"): one `dbt build` watched by a
+# sensor per node, or one dbt process per node. Default per warehouse: DuckDB has one writer at a
+# time.
 # virtualenv: dbt outside Airflow's environment (Composer: its images' pins clash with dbt's)
 DBT_EXECUTION_MODES = ("watcher", "local", "virtualenv")
 DEFAULT_DBT_EXECUTION_MODE = {"duckdb": "watcher", "bigquery": "local"}

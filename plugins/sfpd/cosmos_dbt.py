@@ -125,8 +125,8 @@ def wait_for_warehouse(context: object = None) -> None:
 
 
 def _execution(settings: Settings) -> tuple[ExecutionConfig, TestBehavior, dict[str, Any]]:
-    """How Cosmos runs dbt (SFPD_DBT_EXECUTION_MODE; README, "dbt under a scheduler"), the test
-    behaviour that goes with it, and the operator arguments it adds.
+    """How Cosmos runs dbt (SFPD_DBT_EXECUTION_MODE; docs/how-it-works.md, "Under a scheduler"),
+    the test behaviour that goes with it, and the operator arguments it adds.
 
     watcher (DuckDB's default): one `dbt build` (dbt's threads) in a producer task, a sensor task
     per node that reports its result. One process opens the DuckDB file, once per run, in the
@@ -143,7 +143,7 @@ def _execution(settings: Settings) -> tuple[ExecutionConfig, TestBehavior, dict[
             execution_mode=ExecutionMode.WATCHER,
             invocation_mode=InvocationMode.DBT_RUNNER,
             # Cosmos skips a retried producer (its sensors then run their nodes one by one):
-            # a failed build fails the run instead, and clearing it rebuilds (README).
+            # a failed build fails the run instead, and clearing it rebuilds (docs/how-it-works.md).
             setup_operator_args={**writer, "retries": 0},
         )
         return config, TestBehavior.AFTER_EACH, {"poke_interval": WATCHER_POKE_INTERVAL}
@@ -201,7 +201,7 @@ def dbt_task_group(settings: Settings, **kwargs: Any) -> DbtTaskGroup:
             "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
             # No manifest.json / run_results.json per task: Cosmos runs each task in a temporary
             # copy of the project, deleted after, and reads the results in memory; writing them
-            # was a quarter of the daily DAG's run (README, Benchmarks).
+            # was a quarter of the daily DAG's run (docs/benchmarks.md).
             "DBT_WRITE_JSON": "false",
         },
     )
