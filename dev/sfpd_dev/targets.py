@@ -31,7 +31,10 @@ from packaging.version import Version
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TARGETS_DIR = PROJECT_ROOT / "deploy" / "targets"
 UV = Path(sys.executable).with_name("uv")
-LOCKED_ON = "2026-11-25"  # packages the install files add: as PyPI stood that day
+# Packages the install files add: as PyPI stood that day. A date some days back: the registry
+# this resolves against can show a package late (babel 2.19.0, uploaded 2026-11-24, appeared
+# here on 2026-11-26 and moved the lock of 2026-11-25), so a recent date is not yet settled.
+LOCKED_ON = "2026-11-20"
 AIRFLOW = ("apache-airflow", "apache-airflow-core", "apache-airflow-task-sdk")
 
 
