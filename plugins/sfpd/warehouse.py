@@ -344,13 +344,17 @@ class Warehouse(ABC):
     # ------------------------------------------------------------------------ the load state
 
     def _ensure_tables(self) -> None:
+        """Create the tables once per instance, in a session of their own: never inside a
+        merge's transaction, whose rollback would drop them while this instance counts them
+        as made."""
         if not self._tables_created:
-            self._run(self.sql("create_tables"))
+            with self._session():
+                self._run(self.sql("create_tables"))
             self._tables_created = True
 
     def _rows(self, name: str) -> list[tuple]:
+        self._ensure_tables()
         with self._session():
-            self._ensure_tables()
             return self._run(self.sql(name))
 
     def watermark(self) -> dt.datetime | None:
@@ -371,8 +375,8 @@ class Warehouse(ABC):
 
     def record(self, result: MergeResult, loaded_at: dt.datetime | None = None) -> None:
         """Add a row to load_audit (a catch-up's check: :func:`check_result`)."""
+        self._ensure_tables()
         with self._session():
-            self._ensure_tables()
             self._run(self.sql("insert_audit"), _audit_row(result, loaded_at or _now()))
 
     # ------------------------------------------------------------------------------ the merge
@@ -396,8 +400,8 @@ class Warehouse(ABC):
         (with it a catch-up's watermark) is written last, so a retry redoes it all. The one
         change outside the MERGE, removing duplicate copies of staged rows, is undone by
         nothing and needs nothing: the retry's MERGE inserts those rows."""
+        self._ensure_tables()
         with self._session(transaction=True):
-            self._ensure_tables()
             self._load(uris, STAGING_TABLE, self.columns)
             checks = self._run(self.sql("check_staging", scope))[0]
             _refuse_unfit_staging(scope, expected_rows, *checks)

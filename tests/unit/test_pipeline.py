@@ -126,6 +126,17 @@ def test_staging_with_repeated_keys_or_rows_outside_the_window_is_refused(
     assert raw_rows(warehouse) == before
 
 
+def test_a_refused_first_load_leaves_a_warehouse_the_retry_can_load(source, lake, warehouse):
+    """The tables are created outside the merge's transaction: a first load refused on a new
+    file rolls back its own work only, and the same warehouse object then loads the window."""
+    extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
+    with pytest.raises(StagingRejected, match="the extract wrote 11888"):
+        merge_extract(replace(extract, rows=extract.rows + 1), warehouse, RUN)
+    assert warehouse.watermark() is None  # the audit table is there, empty
+    assert merge_extract(extract, warehouse, RUN).rows_inserted == 11887
+    assert len(raw_rows(warehouse)) == 11887
+
+
 def test_lake_uri_must_be_absolute_file_uri():
     with pytest.raises(ValueError, match="file:///absolute/path"):
         LocalLake.from_uri("file://relative/path")
