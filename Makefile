@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/dev
 
 EMULATORS := .venv-emulators
 
-.PHONY: help run airflow airflow-stop test lint manifest venv emulators bundle-composer clean lock bench chromium target-venv target-locks
+.PHONY: help run airflow airflow-stop test lint manifest venv emulators bundle-composer clean lock bench chromium target-venv target-locks target-locks-check
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ target-venv: $(BIN)/.synced  ## The venv of a deploy target: make target-venv TA
 
 target-locks: $(BIN)/.synced  ## Re-resolve the deploy targets' locks (deploy/targets)
 	$(BIN)/python -m sfpd_dev.targets lock
+
+target-locks-check: $(BIN)/.synced  ## Resolve the targets' locks again against the package index; fail on any difference
+	$(BIN)/python -m sfpd_dev.targets check
 
 $(MANIFEST): $(BIN)/.synced $(DBT_SOURCES)
 	cd $(DBT_DIR) && ../../$(BIN)/dbt parse --quiet --profiles-dir .
