@@ -23,14 +23,17 @@ import datetime as dt
 import logging
 import re
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sfpd.config import DEFAULT_RAW_SCHEMA
 from sfpd.lake import file_uri_to_path
@@ -161,25 +164,52 @@ def _refuse_unfit_staging(
         )
 
 
+class Changes(NamedTuple):
+    """What one MERGE did, as its engine reports it."""
+
+    inserted: int
+    updated: int
+    deleted: int
+
+
+def _checked_changes(scope: Scope, reported: Changes | int, before: tuple, after: tuple) -> Changes:
+    """The MERGE's changes, checked against the table: it must have ``inserted - deleted`` rows
+    more than before, and ``inserted + updated`` rows carrying this load's time. An engine that
+    reports only its count of changed rows (bqemulator has no dmlStats) gets the split from
+    those two counts instead. ``before``/``after``: (rows in the window, rows in the table,
+    rows stamped with this load's time)."""
+    grown, stamped = after[1] - before[1], after[2]
+    if isinstance(reported, int):
+        deleted = reported - stamped
+        inserted = grown + deleted
+        return Changes(inserted, stamped - inserted, deleted)
+    problems = []
+    if grown != reported.inserted - reported.deleted:
+        problems.append(
+            f"{reported.inserted} inserted - {reported.deleted} deleted should leave "
+            f"{before[1] + reported.inserted - reported.deleted} rows, the table has {after[1]}"
+        )
+    if stamped != reported.inserted + reported.updated:
+        problems.append(
+            f"{reported.inserted} inserted + {reported.updated} updated, but {stamped} rows "
+            "carry this load's time"
+        )
+    if problems:
+        raise RuntimeError(f"{scope.label}: the MERGE reported {'; '.join(problems)}")
+    return reported
+
+
 def _result(
     scope: Scope,
     run_id: str,
     rows_read: int,
     rejected: int,
-    diff: tuple,
+    changes: Changes,
     before: tuple,
     after: tuple,
     source_updated_through: dt.datetime | None,
     source_rows_updated_at: dt.datetime | None,
 ) -> MergeResult:
-    """The counts of a MERGE, checked: the table must hold what the diff said it would.
-    ``before``/``after``: (rows in the window, rows in the table)."""
-    inserted, updated, deleted = diff
-    if after[1] != before[1] + inserted - deleted:
-        raise RuntimeError(
-            f"{scope.label}: {before[1]} rows + {inserted} inserted - {deleted} deleted "
-            f"should leave {before[1] + inserted - deleted}, the table has {after[1]}"
-        )
     window = scope if isinstance(scope, Window) else None
     return MergeResult(
         run_id=run_id,
@@ -188,9 +218,9 @@ def _result(
         window_end=window.end.isoformat() if window else None,
         rows_read=rows_read,
         rows_rejected=rejected,
-        rows_inserted=inserted,
-        rows_updated=updated,
-        rows_deleted=deleted,
+        rows_inserted=changes.inserted,
+        rows_updated=changes.updated,
+        rows_deleted=changes.deleted,
         rows_in_window_before=before[0],
         rows_in_window_after=after[0],
         source_updated_through=(
@@ -254,9 +284,13 @@ def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
+_EPOCH, _MICROSECOND = dt.datetime(1970, 1, 1), dt.timedelta(microseconds=1)
+
+
 def _now() -> dt.datetime:
-    """The load time, UTC, to the second (both warehouses store the same value)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    """The load time, UTC, to the microsecond (both warehouses store it exactly): it stamps the
+    rows a MERGE writes, so one load's rows can be counted."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class Warehouse(ABC):
@@ -284,6 +318,11 @@ class Warehouse(ABC):
     def _run(self, sql: str, parameters: dict | None = None) -> list[tuple]:
         """Run statements (``parameters`` by name: load_audit's columns); the last one's rows,
         or for a DELETE/MERGE its count of changed rows."""
+
+    @abstractmethod
+    def _merge(self, sql: str) -> Changes | int:
+        """Run a MERGE; the rows it inserted, updated and deleted, or, where the engine reports
+        only that, its count of changed rows."""
 
     @abstractmethod
     def _load(self, uris: list[str], table: str, columns: list[tuple[str, str]]) -> None:
@@ -333,7 +372,9 @@ class Warehouse(ABC):
             window_start=window.start.isoformat() if window else None,
             window_end=window.end.isoformat() if window else None,
             dates=[day.isoformat() for day in dates],
-            loaded_at=loaded_at.isoformat(sep=" ", timespec="seconds") if loaded_at else None,
+            # microseconds since the epoch: exact in both engines (and no decimal point, which
+            # bqemulator's literal rewriting would turn into a float)
+            loaded_at_us=(loaded_at - _EPOCH) // _MICROSECOND if loaded_at else None,
             **context,
         )
 
@@ -407,15 +448,15 @@ class Warehouse(ABC):
             _refuse_unfit_staging(scope, expected_rows, *checks)
             _log_deduplicated(self._run(self.sql("dedupe"))[0][0])
             dates = [row[0] for row in self._run(self.sql("moved_dates", scope))]
-            before = self._run(self.sql("count_rows", scope))[0]
-            diff = self._run(self.sql("diff", scope, dates=dates))[0]
             loaded_at = _now()
-            self._run(self.sql("merge", scope, loaded_at, dates))
+            before = self._run(self.sql("count_rows", scope, loaded_at))[0]
+            reported = self._merge(self.sql("merge", scope, loaded_at, dates))
             self._load([rejects_uri], REJECTS_STAGING_TABLE, REJECT_COLUMNS)
             self._run(self.sql("replace_rejects", scope, loaded_at))
-            after = self._run(self.sql("count_rows", scope))[0]
+            after = self._run(self.sql("count_rows", scope, loaded_at))[0]
+            changes = _checked_changes(scope, reported, before, after)
             result = _result(
-                scope, run_id, rows_read, rows_read - expected_rows, diff, before, after,
+                scope, run_id, rows_read, rows_read - expected_rows, changes, before, after,
                 source_updated_through, source_rows_updated_at,
             )  # fmt: skip
             self.record(result, loaded_at)
@@ -472,6 +513,14 @@ class DuckDBWarehouse(Warehouse):
     def _run(self, sql: str, parameters: dict | None = None) -> list[tuple]:
         return self._con.execute(sql, parameters).fetchall()
 
+    def _merge(self, sql: str) -> Changes:
+        # RETURNING merge_action: a row per changed row, counted in Arrow
+        with warnings.catch_warnings():  # "an extra copy": one short string per changed row
+            warnings.simplefilter("ignore", UserWarning)
+            actions = self._con.execute(sql).to_arrow_table().column("merge_action")
+        counts = {c["values"]: c["counts"] for c in pc.value_counts(actions).to_pylist()}
+        return Changes(counts.get("INSERT", 0), counts.get("UPDATE", 0), counts.get("DELETE", 0))
+
     def _load(self, uris: list[str], table: str, columns: list[tuple[str, str]]) -> None:
         files = [str(file_uri_to_path(uri)) for uri in uris]
         sql = self.render("duckdb/load.sql", table=self.table(table), file_columns=columns)
@@ -516,6 +565,14 @@ class BigQueryWarehouse(Warehouse):
         if job.statement_type in self._DML:
             return [(job.num_dml_affected_rows or 0,)]
         return rows
+
+    def _merge(self, sql: str) -> Changes | int:
+        job = self.client.query(sql, location=self.location)
+        job.result()
+        stats = job.dml_stats  # the job's dmlStats: what the MERGE inserted, updated, deleted
+        if stats is None:
+            return job.num_dml_affected_rows or 0
+        return Changes(stats.inserted_row_count, stats.updated_row_count, stats.deleted_row_count)
 
     def _load(self, uris: list[str], table: str, columns: list[tuple[str, str]]) -> None:
         from google.cloud import bigquery

@@ -9,13 +9,13 @@ USING {{ staging }} AS source
 ON target.row_id = source.row_id AND ({{ s.target("target.incident_date") }})
 WHEN MATCHED AND {{ m.changed(columns) }} THEN UPDATE SET
 {{- m.assignments(columns) }}
-    _loaded_at = TIMESTAMP '{{ loaded_at }}'
+    _loaded_at = TIMESTAMP_MICROS({{ loaded_at_us }})
 WHEN NOT MATCHED BY TARGET THEN INSERT (
 {{- m.names(columns) }},
     _loaded_at
 ) VALUES (
 {{- m.names(columns, "source.") }},
-    TIMESTAMP '{{ loaded_at }}'
+    TIMESTAMP_MICROS({{ loaded_at_us }})
 )
 {%- if window_start %}
 WHEN NOT MATCHED BY SOURCE AND {{ s.in_window("target.incident_date") }} THEN DELETE

@@ -15,5 +15,5 @@ WHERE JSON_VALUE(raw_json, '$.row_id') IN (
     ) }}
 {%- endif %};
 INSERT INTO {{ rejects }} (window_start, window_end, raw_json, reason, _rejected_at)
-SELECT {{ s.window_values() }}, raw_json, reason, TIMESTAMP '{{ loaded_at }}'
+SELECT {{ s.window_values() }}, raw_json, reason, TIMESTAMP_MICROS({{ loaded_at_us }})
 FROM {{ rejects_staging }};

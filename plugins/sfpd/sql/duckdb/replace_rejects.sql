@@ -15,5 +15,5 @@ WHERE json_extract_string(raw_json, '$.row_id') IN (
     ) }}
 {%- endif %};
 INSERT INTO {{ rejects }} (window_start, window_end, raw_json, reason, _rejected_at)
-SELECT {{ s.window_values() }}, raw_json, reason, TIMESTAMP '{{ loaded_at }}'
+SELECT {{ s.window_values() }}, raw_json, reason, make_timestamp({{ loaded_at_us }})
 FROM {{ rejects_staging }};
