@@ -131,6 +131,11 @@ class RestClient:
             if not page["task_instances"] or offset >= page["total_entries"]:
                 return found
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> object:
+        """A task's XCom value, as the task returned it."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        return self.request("GET", path, params={"deserialize": "true"})["value"]
+
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> dict:
         """The run once it has finished (success or failed); TimeoutError after ``timeout``."""
         deadline = time.monotonic() + timeout

@@ -20,6 +20,7 @@ import argparse
 import fnmatch
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,10 @@ UV = Path(sys.executable).with_name("uv")
 # here on 2026-11-26 and moved the lock of 2026-11-25), so a recent date is not yet settled.
 LOCKED_ON = "2026-11-20"
 AIRFLOW = ("apache-airflow", "apache-airflow-core", "apache-airflow-task-sdk")
+# Composer's dbt: the virtualenv Cosmos builds on a worker from include/dbt/requirements.txt
+# (Python 3.11), resolved as PyPI stood on LOCKED_ON; `make target-venvs` builds it from this
+# file for tests/targets, so no test installs from the index.
+DBT_VIRTUALENV_LOCK = TARGETS_DIR / "dbt-virtualenv.txt"
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,73 @@ def upgraded(preinstalled: str, lock: str) -> dict[str, tuple[str, str]]:
     return {n: (v, locked[n]) for n, v in image.items() if n in locked and locked[n] != v}
 
 
+def docker_excludes(path: str, patterns: list[str]) -> bool:
+    """Docker's .dockerignore rule for ``path`` (relative to the context root): patterns are
+    Go's filepath.Match from the root (``**`` for any number of directories); each pattern that
+    matches the path or one of its parent directories decides, the last one wins, and ``!``
+    re-includes (moby/patternmatcher's MatchesOrParentMatches)."""
+
+    def matches(pattern: str, candidate: str) -> bool:
+        regex = re.escape(pattern.strip("/")).replace(r"\*\*/", "(.*/)?").replace(r"\*", "[^/]*")
+        return re.fullmatch(regex.replace(r"\?", "[^/]"), candidate) is not None
+
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+    excluded = False
+    for pattern in patterns:
+        if any(matches(pattern.lstrip("!"), prefix) for prefix in prefixes):
+            excluded = not pattern.startswith("!")
+    return excluded
+
+
+def dockerignore(root: Path = PROJECT_ROOT) -> list[str]:
+    """The patterns of ``root``'s .dockerignore, in order."""
+    lines = (root / ".dockerignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def image_files(root: Path = PROJECT_ROOT) -> list[str]:
+    """The files (and symlinks) of ``root`` that a ``docker build`` (``astro deploy``) sends into
+    the image."""
+    patterns = dockerignore(root)
+    reincluded = [p[1:].strip("/") for p in patterns if p.startswith("!")]
+    found = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder).relative_to(root).as_posix()
+        here = "" if here == "." else here
+        links = [d for d in dirs if (Path(folder) / d).is_symlink()]  # sent as links
+        dirs[:] = [
+            d for d in dirs
+            if d not in links and (not docker_excludes(f"{here}/{d}".lstrip("/"), patterns)
+                                   or any(p.startswith(f"{here}/{d}/".lstrip("/"))
+                                          for p in reincluded))
+        ]  # fmt: skip
+        found += [
+            path for path in (f"{here}/{name}".lstrip("/") for name in files + links)
+            if not docker_excludes(path, patterns)
+        ]  # fmt: skip
+    return sorted(found)
+
+
+def copy_image_files(destination: Path, root: Path = PROJECT_ROOT) -> list[str]:
+    """:func:`image_files` copied under ``destination`` (symlinks as symlinks); their names."""
+    names = image_files(root)
+    for name in names:
+        source, target = root / name, destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        else:
+            shutil.copy2(source, target)
+    return names
+
+
+def dockerfile_runs(root: Path = PROJECT_ROOT) -> list[str]:
+    """The shell commands of the Dockerfile's RUN lines, in order (one line each)."""
+    lines = (root / "Dockerfile").read_text().splitlines()
+    return [line.removeprefix("RUN ").strip() for line in lines if line.startswith("RUN ")]
+
+
 def interpreter(version: str) -> str:
     """A CPython ``version`` (major.minor) on this machine: pyenv's (these machines have 3.10 to
     3.13), else whatever uv finds."""
@@ -175,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
         added = len(pins(lock)) - len(pins(preinstalled))
         print(f"{name} ({target.title}): {len(pins(lock))} packages, {added} added by "
               f"{target.install_file}, upgraded {upgraded(preinstalled, lock)}")  # fmt: skip
+    dbt = compile_([PROJECT_ROOT / "include" / "dbt" / "requirements.txt"], "3.11", LOCKED_ON)
+    if args.action == "lock":
+        DBT_VIRTUALENV_LOCK.write_text(dbt)
+    elif DBT_VIRTUALENV_LOCK.read_text() != dbt:
+        print(f"{DBT_VIRTUALENV_LOCK.relative_to(PROJECT_ROOT)} differs from a fresh resolution")
+        failed = True
     return 1 if failed else 0
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -61,6 +62,13 @@ def dbt_env(tmp_path_factory, replay_server) -> dict:
 
 @pytest.fixture(scope="session")
 def built(dbt_env) -> dict:
-    """`dbt build`: seeds, models and data tests (as the DAG runs them)."""
+    """`dbt build`: seeds, models and data tests (as the DAG runs them). Read only: a test that
+    changes the warehouse works on a copy (tests/dbt/test_dbt_project.py: copy_env)."""
     dbt(dbt_env, "build", "--exclude-resource-type", "unit_test")
     return dbt_env
+
+
+@pytest.fixture(scope="session")
+def build_results(built) -> list[dict]:
+    """That build's run_results (read before any other dbt command writes the file again)."""
+    return json.loads((Path(built["DBT_TARGET_PATH"]) / "run_results.json").read_text())["results"]

@@ -111,10 +111,11 @@ def test_report_is_one_offline_file(report_file):
 
 def chromium() -> str:
     path = shutil.which("chromium")
-    assert path, "Debian's chromium is missing: `make chromium` installs it (make test does)"
+    assert path, "Debian's chromium is missing: `make chromium` installs it (make test-all does)"
     return path
 
 
+@pytest.mark.slow
 def test_chromium_opens_the_report_without_errors(report_file, tmp_path):
     screenshot = tmp_path / "report.png"
     flags = [

@@ -14,9 +14,10 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 RUN_DATE = "2019-01-01"  # window [2018-11-01, 2019-01-01): 11,887 bundled rows
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def airflow_home_env(tmp_path_factory, replay_server) -> dict:
-    """A migrated, throw-away Airflow home whose socrata_default is the replay server."""
+    """A migrated, throw-away Airflow home whose socrata_default is the replay server, shared by
+    the `airflow dags test` runs of the session (each with its own warehouse: state_env)."""
     home = tmp_path_factory.mktemp("airflow-home")
     env = airflow_env(PROJECT_ROOT, home)
     env.update(

@@ -6,16 +6,18 @@ One Airflow for the whole module; in it, at the same time:
 - the daily DAG for 2019-01-01, once with ``logical_date: null`` (the UI's Trigger with no date),
   and the run the scheduler creates when the DAG is unpaused;
 - a three-month backfill in week chunks, then a one-chunk backfill whose MERGE worker is killed
-  with SIGKILL while it holds the warehouse (Airflow retries it).
-Then: every run succeeded, no task needed a retry but the killed one, the raw table holds
-exactly the source's rows of every window loaded (one copy each), the marts are built, and no
-two tasks that open the DuckDB file ever ran at the same time.
+  with SIGKILL inside the MERGE's open transaction (pause_in_merge/sitecustomize.py holds it
+  there; Airflow retries it).
+Then: every run succeeded, no task needed a retry but the killed one, the killed MERGE left
+nothing behind, the raw table holds exactly the source's rows of every window loaded (one copy
+each), the marts are built, and no two tasks that open the DuckDB file ever ran at the same time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import os
 import signal
 import time
@@ -31,13 +33,19 @@ from sfpd_dev.local import airflow_env
 from sfpd_dev.replay import rows_in
 from tests.conftest import PROJECT_ROOT, query
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 DAILY, BACKFILL = "sfpd_incidents_daily", "sfpd_incidents_backfill"
 BACKFILL_RANGE = Window(dt.date(2019, 9, 1), dt.date(2019, 12, 1))
 # Sunday 2019-09-01 alone, 12 Monday-to-Sunday weeks, then 2019-11-25 to 2019-12-01
 WEEKS = len(plan_backfill(BACKFILL_RANGE.start, BACKFILL_RANGE.end, "week", dt.date(2026, 1, 1)))
 ONE_CHUNK = Window(dt.date(2018, 12, 1), dt.date(2019, 1, 1))  # December 2018 as one month
+# The one-chunk backfill's MERGE, and only it, bounds its target by these dates.
+ONE_CHUNK_MERGE = (
+    f"target.incident_date >= DATE '{ONE_CHUNK.start}' AND target.incident_date < DATE "
+    f"'{ONE_CHUNK.end}'"
+)
+PAUSE_HOOK = Path(__file__).parent / "pause_in_merge"
 WAIT = 600  # seconds for all runs together
 # The tasks that open the DuckDB file: the check of the source's metadata against the audit,
 # MERGEs, the catch-up, the dbt build (the watcher's producer), reports.
@@ -66,6 +74,10 @@ def airflow(tmp_path_factory, source):
         "SFPD_DUCKDB_PATH": str(home / "state" / "sfpd.duckdb"),
         "SFPD_LAKE_URI": (home / "state" / "lake").as_uri(),
         "AIRFLOW_CONN_SOCRATA_DEFAULT": source.connection_uri_json(),
+        # every Airflow process loads the hook that pauses the one-chunk MERGE, once
+        "PYTHONPATH": f"{PAUSE_HOOK}:{os.environ.get('PYTHONPATH', '')}",
+        "SFPD_TEST_PAUSE_MERGE_OF": ONE_CHUNK_MERGE,
+        "SFPD_TEST_PAUSE_MARKER": str(home / "paused-merge.json"),
     }
     env.pop("SFPD_TASK_RETRIES", None)  # the DAGs' defaults
     with LocalAirflow(home, env, parallelism=4) as running:
@@ -73,48 +85,21 @@ def airflow(tmp_path_factory, source):
         yield running
 
 
-def running_pid(ti_id: str, timeout: float = 120) -> int:
-    """The pid of a task instance's process (its title: ``airflow worker -- <ti id>``)."""
+def paused_merge(marker: Path, timeout: float) -> dict:
+    """What the hook wrote once the MERGE paused inside its transaction: its pid, its load's time
+    stamp and the rows carrying it there."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit():
-                try:
-                    if f"airflow worker -- {ti_id}" in (proc / "cmdline").read_text():
-                        return int(proc.name)
-                except OSError:
-                    continue
-        time.sleep(0.01)
-    raise TimeoutError(f"no process for task instance {ti_id}")
-
-
-def kill_while_holding(pid: int, path: Path, timeout: float = 60) -> None:
-    """SIGKILL ``pid`` as soon as it has ``path`` open (mid-MERGE: one transaction)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if any(fd.resolve() == path for fd in Path(f"/proc/{pid}/fd").iterdir()):
-                os.kill(pid, signal.SIGKILL)
-                return
-        except OSError:
-            pass  # an fd closed while we looked
-        time.sleep(0.002)
-    raise TimeoutError(f"process {pid} never opened {path}")
-
-
-def ti_of(airflow, dag_id, run_id, task_id, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for ti in airflow.api.task_instances(dag_id, run_id):
-            if ti["task_id"] == task_id and ti["state"] == "running":
-                return ti
+    while not marker.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no MERGE paused ({marker} never written)")
         time.sleep(0.2)
-    raise TimeoutError(f"{dag_id}.{task_id} of {run_id} never ran")
+    return json.loads(marker.read_text())
 
 
 @pytest.fixture(scope="module")
 def runs(airflow):
-    """Trigger everything, kill the one-chunk backfill's MERGE once, wait for every run."""
+    """Trigger everything, kill the one-chunk backfill's MERGE inside its transaction once, wait
+    for every run."""
     api = airflow.api
     daily = [api.trigger(DAILY, "2019-01-01T14:00:00Z"), api.trigger(DAILY, None)]
     backfill = api.trigger(
@@ -131,9 +116,8 @@ def runs(airflow):
     api.unpause(DAILY)  # the scheduler also creates today's scheduled run now
     api.unpause(BACKFILL)
 
-    merge = ti_of(airflow, BACKFILL, one_chunk, "chunk.merge", timeout=WAIT)
-    duckdb_file = Path(airflow.env["SFPD_DUCKDB_PATH"])
-    kill_while_holding(running_pid(merge["id"]), duckdb_file)
+    killed = paused_merge(Path(airflow.env["SFPD_TEST_PAUSE_MARKER"]), timeout=WAIT)
+    os.kill(killed["pid"], signal.SIGKILL)
 
     deadline = time.monotonic() + WAIT
     finished = {}
@@ -154,6 +138,7 @@ def runs(airflow):
             for run_id, run in finished.items()
         },
         "one_chunk": one_chunk,
+        "killed": killed,
     }
 
 
@@ -176,6 +161,27 @@ def test_every_run_succeeds_without_retries_but_the_killed_merge(runs):
     assert skipped <= {"extract", "merge"}
 
 
+def test_the_killed_merge_left_nothing_behind(runs, airflow):
+    """Inside its transaction the MERGE had written the chunk's rows (stamped with its load's
+    time); after the kill no row and no audit row carries that time: DuckDB rolled it back, and
+    the retry loaded the chunk anew."""
+    stamp = runs["killed"]["loaded_at_us"]
+    assert runs["killed"]["stamped"] > 1000  # December 2018's rows, in the open transaction
+    at = f"make_timestamp({stamp})"
+    assert query(
+        airflow.env, f"SELECT count(*) FROM sfpd_raw.incidents WHERE _loaded_at = {at}"
+    ) == [(0,)]
+    assert query(
+        airflow.env, f"SELECT count(*) FROM sfpd_raw.load_audit WHERE loaded_at = {at}"
+    ) == [(0,)]
+    retried = query(
+        airflow.env,
+        "SELECT rows_read FROM sfpd_raw.load_audit WHERE run_id = ? AND kind = 'window'",
+        [runs["one_chunk"]],
+    )
+    assert retried and retried[0][0] > 1000
+
+
 def skipped_tis(runs) -> list[dict]:
     return [ti for tis in runs["task_instances"].values() for ti in tis if ti["state"] == "skipped"]
 
@@ -186,17 +192,17 @@ def test_a_run_without_a_logical_date_anchors_on_when_it_was_triggered(runs, air
         for run in runs["runs"].values()
         if run["dag_id"] == DAILY and run["logical_date"] is None
     ]
-    run_after = dt.datetime.fromisoformat(manual["run_after"])
+    # two months ending at the San Francisco date of the trigger: the window it planned
+    window = Window.from_dict(airflow.api.xcom(DAILY, manual["dag_run_id"], "plan_window"))
+    assert window == rolling_window(dt.datetime.fromisoformat(manual["run_after"]))
     audit = "SELECT window_start, window_end FROM sfpd_raw.load_audit WHERE kind = 'window' AND "
     loaded = query(airflow.env, audit + "run_id = ?", [manual["dag_run_id"]])
-    if not loaded:  # it ran after the scheduled run, which loaded the same window: skipped
-        tis = runs["task_instances"][manual["dag_run_id"]]
+    tis = runs["task_instances"][manual["dag_run_id"]]
+    if loaded:  # and loaded it
+        assert [Window(*row) for row in loaded] == [window]
+    else:  # or found it loaded by the run before it (the unpause run), the source unchanged
         assert {ti["task_id"] for ti in tis if ti["state"] == "skipped"} == {"extract", "merge"}
-        window = rolling_window(run_after)
-        loaded = query(airflow.env, audit + "window_start = ? AND window_end = ?",
-                       [window.start, window.end])[:1]  # fmt: skip
-    # two months ending at the San Francisco date of the trigger
-    assert [Window(*row) for row in loaded] == [rolling_window(run_after)]
+        assert window in windows_loaded(airflow.env)
 
 
 def windows_loaded(env) -> list[Window]:
@@ -252,14 +258,3 @@ def test_no_two_duckdb_tasks_ever_overlapped(runs):
     assert len(spans) == 15 - merges_skipped + WEEKS + 2 + 3
     for before, after in itertools.pairwise(spans):
         assert after[0] >= before[1], f"{before[2:]} and {after[2:]} overlapped"
-
-
-def test_zz_timeline(runs, capsys):
-    """Not a check: each run's duration, printed (the benchmark measures them properly)."""
-    lines = []
-    for run_id, run in sorted(runs["runs"].items(), key=lambda item: item[1]["start_date"]):
-        start, end = (dt.datetime.fromisoformat(run[k]) for k in ("start_date", "end_date"))
-        lines.append(f"{run['dag_id']} {run_id}: {(end - start).total_seconds():.0f} s")
-    with capsys.disabled():
-        print("\nscheduler runs:\n  " + "\n  ".join(lines))
-    assert lines

@@ -1,11 +1,10 @@
-"""Settings from the environment, and the dbt profile each warehouse gets in Cosmos."""
+"""Settings from the environment (sfpd.config)."""
 
 from pathlib import Path
 
 import pytest
 
 from sfpd.config import ConfigError, Settings
-from sfpd.cosmos_dbt import DBT_THREADS, GoogleCloudConnectionProfileMapping, profile_config
 
 BIGQUERY = {
     "SFPD_WAREHOUSE": "bigquery",
@@ -76,33 +75,3 @@ def test_unusual_but_valid_settings_are_accepted(env):
 def test_dbt_execution_mode_defaults_by_warehouse(env, mode, single_writer):
     settings = Settings.from_env(env)
     assert (settings.dbt_execution_mode, settings.single_writer) == (mode, single_writer)
-
-
-def test_duckdb_profile_is_the_checked_in_profiles_yml():
-    config = profile_config(Settings.from_env({}))
-    assert config.target_name == "duckdb"
-    assert config.profiles_yml_filepath.name == "profiles.yml"
-    assert config.profiles_yml_filepath.exists()
-
-
-def test_bigquery_profile_maps_the_gcp_connection_with_threads_and_location():
-    config = profile_config(Settings.from_env(BIGQUERY))
-    mapping = config.profile_mapping
-    # the kind of credentials (key file, key JSON, default): tests/unit/test_deploy.py
-    assert isinstance(mapping, GoogleCloudConnectionProfileMapping)
-    assert mapping.conn_id == "google_cloud_default"
-    assert mapping.profile_args == {
-        "project": "my-project",
-        "dataset": "sfpd",
-        "location": "EU",
-        "threads": DBT_THREADS,
-    }
-
-
-def test_a_profiles_yml_of_your_own_replaces_the_connections_profile(tmp_path):
-    own = tmp_path / "profiles.yml"
-    config = profile_config(Settings.from_env({**BIGQUERY, "SFPD_DBT_PROFILES_YML": str(own)}))
-    assert config.profile_mapping is None
-    assert (config.profiles_yml_filepath, config.target_name) == (own, "bigquery")
-    with pytest.raises(ConfigError, match="SFPD_DBT_PROFILES_YML must be an absolute path"):
-        Settings.from_env({"SFPD_DBT_PROFILES_YML": "profiles.yml"})

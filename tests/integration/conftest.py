@@ -1,10 +1,12 @@
-"""Fixtures of the unit tests that change what the source serves or write a lake."""
+"""Fixtures of the integration tests: a replay server of their own, a client of the shared one, a
+local lake."""
 
 from __future__ import annotations
 
 import pytest
 
 from sfpd.lake import open_lake
+from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd_dev.replay import ReplayServer
 from tests.conftest import FIXTURES
 
@@ -20,3 +22,11 @@ def server():
 def lake(tmp_path):
     """A local lake in the test's tmp dir."""
     return open_lake((tmp_path / "lake").as_uri())
+
+
+@pytest.fixture
+def source(replay_server):
+    """A Socrata client of the session's replay server (the bundled rows, unchanged)."""
+    endpoint = SocrataEndpoint(host="127.0.0.1", port=replay_server.port, scheme="http")
+    with SocrataSource(endpoint, page_size=5000) as src:
+        yield src

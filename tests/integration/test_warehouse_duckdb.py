@@ -1,4 +1,5 @@
-"""Extract to a local lake and MERGE into DuckDB, with real rows from the replay server."""
+"""The DuckDB warehouse (sfpd.warehouse): lake files staged, checked and MERGEd into the raw
+table, real rows from the replay server."""
 
 import datetime as dt
 from dataclasses import replace
@@ -9,9 +10,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from sfpd.lake import LocalLake, open_lake, path_to_file_uri
+from sfpd.lake import path_to_file_uri
 from sfpd.pipeline import extract_to_lake, merge_extract
-from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse, StagingRejected
 from sfpd.window import Window
 
@@ -25,34 +25,9 @@ def warehouse(tmp_path):
     return DuckDBWarehouse(tmp_path / "wh" / "sfpd.duckdb")
 
 
-@pytest.fixture
-def source(replay_server):
-    endpoint = SocrataEndpoint(host="127.0.0.1", port=replay_server.port, scheme="http")
-    with SocrataSource(endpoint, page_size=5000) as src:
-        yield src
-
-
 def raw_rows(warehouse):
     with warehouse.connect(read_only=True) as con:
         return con.execute("SELECT * FROM sfpd_raw.incidents ORDER BY row_id").fetchall()
-
-
-def test_extract_streams_pages_into_parquet_parts(source, lake):
-    extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
-    assert extract.rows == 11887
-    assert len(extract.uris) == 3  # pages of 5,000
-    assert all("/windows/2018-11-01_2019-01-01/" in uri for uri in extract.uris)
-    assert sum(pq.read_metadata(u.removeprefix("file://")).num_rows for u in extract.uris) == 11887
-
-
-def test_a_rewritten_window_replaces_the_previous_files(source, lake):
-    first = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
-    source.page_size = 20_000
-    second = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
-    assert len(first.uris) == 3 and len(second.uris) == 1
-    folder = lake.window_dir("wg3w-h783", NOV_DEC_2018.label)
-    assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]  # no leftovers
-    assert sorted(p.name for p in folder.iterdir()) == ["part-00000.parquet", "rejects.parquet"]
 
 
 def test_merge_loads_the_window_and_a_rerun_changes_nothing(source, lake, warehouse):
@@ -135,13 +110,6 @@ def test_a_refused_first_load_leaves_a_warehouse_the_retry_can_load(source, lake
     assert warehouse.watermark() is None  # the audit table is there, empty
     assert merge_extract(extract, warehouse, RUN).rows_inserted == 11887
     assert len(raw_rows(warehouse)) == 11887
-
-
-def test_lake_uri_must_be_absolute_file_uri():
-    with pytest.raises(ValueError, match="file:///absolute/path"):
-        LocalLake.from_uri("file://relative/path")
-    with pytest.raises(ValueError, match="unsupported lake URI"):
-        open_lake("s3://bucket/prefix")
 
 
 def test_duckdb_file_is_a_real_database(source, lake, warehouse):
