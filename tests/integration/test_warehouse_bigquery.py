@@ -117,7 +117,7 @@ def test_bigquery_repairs_rows_the_table_held_twice(source, lake, warehouse, cap
 
 
 def test_bigquery_catch_up_moves_edits_and_removes_rows_wherever_they_are(lake, warehouse):
-    """Issue 15 §1 on the production SQL: the tests/unit/test_catch_up.py case, smaller."""
+    """Issue 15 §1 on the production SQL: the tests/integration/test_catch_up.py case, smaller."""
     with ReplayServer(FIXTURES) as server:
         endpoint = SocrataEndpoint(host="127.0.0.1", port=server.port, scheme="http")
         with SocrataSource(endpoint, page_size=5000) as source:
