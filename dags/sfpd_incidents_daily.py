@@ -7,7 +7,8 @@ table on `row_id` (both skipped by `source_changed` when the dataset's metadata 
 changed since the last load), catches up what changed upstream outside the window (rows with a
 newer `:updated_at` wherever their date, and loaded days whose counts differ from the
 source's), builds the dbt project (Cosmos task group), then renders an HTML report of the marts
-into the lake (`<lake>/<dataset>/reports/`; its URI is the `report` task's XCom).
+into the lake (`<lake>/<dataset>/reports/`; its URI is the `report` task's XCom), and removes
+the lake's load folders and reports older than the retention (SFPD_LAKE_RETENTION_DAYS).
 
 The window is `[anchor - 2 months, anchor)` on `incident_datetime`, where the anchor is the San
 Francisco date of the run's data interval end, or, for a run triggered without a logical date,
@@ -28,6 +29,7 @@ from sfpd.tasks import (
     extract,
     merge,
     plan_window,
+    prune_lake,
     report,
     source_changed,
     warehouse_pool,
@@ -51,7 +53,7 @@ def sfpd_incidents_daily() -> None:
     source_changed.override(pool=warehouse_pool(settings))(window) >> extracted
     merged = merge(extracted) >> catch_up()
     dbt = dbt_task_group(settings, group_id="dbt")
-    merged >> dbt >> report.override(pool=warehouse_pool(settings))(window)
+    merged >> dbt >> report.override(pool=warehouse_pool(settings))(window) >> prune_lake()
 
 
 sfpd_incidents_daily()

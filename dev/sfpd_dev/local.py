@@ -112,6 +112,8 @@ def _xcom_summary(task_id: str, value: object) -> str:
     """What a finished task did, from its XCom (rows read, merged, caught up)."""
     if task_id == "source_changed":
         return "source changed" if value else "nothing changed upstream: no read"
+    if task_id == "prune_lake":
+        return f"{value} lake entries past the retention removed"
     if not isinstance(value, dict):
         return ""
     if task_id == "extract":

@@ -561,6 +561,15 @@ class Faults:
         return None
 
 
+def socrata_json(body: object) -> bytes:
+    """A reply's bytes as Socrata lays them out: an array of rows, each compact, one per line
+    (``[{...}\n,{...}]``); anything else as plain JSON."""
+    if isinstance(body, list) and all(isinstance(row, dict) for row in body):
+        rows = "\n,".join(json.dumps(row, separators=(",", ":")) for row in body)
+        return f"[{rows}]\n".encode()
+    return json.dumps(body).encode()
+
+
 class ReplayServer:
     """A threaded HTTP server on 127.0.0.1; ``port=0`` picks a free port."""
 
@@ -643,14 +652,14 @@ class ReplayServer:
                 except SoQLError as exc:
                     reply = (400, {"error": True, "message": str(exc)}, {}, 0.0)
                 status, body, headers, delay = reply
-                payload = json.dumps(body).encode()
+                payload = socrata_json(body)
                 if server.cache_replies and status == 200 and not delay:
                     server._replies[key] = payload
                 time.sleep(delay)
                 self._reply(status, payload, headers)
 
             def _reply(self, status: int, body: object, headers: dict | None = None) -> None:
-                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+                payload = body if isinstance(body, bytes) else socrata_json(body)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(payload)))

@@ -22,6 +22,10 @@ DEFAULT_DATASET_ID = "wg3w-h783"  # Police Department Incident Reports: 2018 to 
 MAX_PAGE_SIZE = 50_000  # the most rows a SODA 2.x page may hold
 DEFAULT_RAW_SCHEMA = "sfpd_raw"  # schema (DuckDB) / dataset (BigQuery) of the pipeline's tables
 DEFAULT_MAX_REJECT_SHARE = 0.01  # rows that may be quarantined before a load fails
+# Days the lake keeps a load's folder and a report after it was written (the warehouse's audit
+# and rejects tables keep the history); at least 2, so no running or retrying task loses its files.
+DEFAULT_LAKE_RETENTION_DAYS = 30
+MIN_LAKE_RETENTION_DAYS = 2
 
 
 def default_dbt_project_dir(root: Path) -> Path:
@@ -71,6 +75,7 @@ class Settings:
     dbt_project_dir: Path
     raw_schema: str = DEFAULT_RAW_SCHEMA
     max_reject_share: float = DEFAULT_MAX_REJECT_SHARE
+    lake_retention_days: int = DEFAULT_LAKE_RETENTION_DAYS
     # BigQuery (SFPD_WAREHOUSE=bigquery)
     gcp_conn_id: str = "google_cloud_default"
     gcp_project: str | None = None
@@ -110,6 +115,15 @@ class Settings:
             raise ConfigError(f"SFPD_MAX_REJECT_SHARE must be a number: {exc}") from exc
         if not 0 <= max_reject_share <= 1:
             raise ConfigError("SFPD_MAX_REJECT_SHARE must be between 0 and 1 (0.01 = 1%)")
+        try:
+            retention = int(env.get("SFPD_LAKE_RETENTION_DAYS", DEFAULT_LAKE_RETENTION_DAYS))
+        except ValueError as exc:
+            raise ConfigError(f"SFPD_LAKE_RETENTION_DAYS must be a whole number: {exc}") from exc
+        if retention < MIN_LAKE_RETENTION_DAYS:
+            raise ConfigError(
+                f"SFPD_LAKE_RETENTION_DAYS must be at least {MIN_LAKE_RETENTION_DAYS}: a load's "
+                "files are read by its merge (and its retries) after the extract wrote them"
+            )
         lake_uri = env.get("SFPD_LAKE_URI", (root / "data" / "lake").as_uri())
         if lake_uri.startswith("gs://") and not lake_uri.removeprefix("gs://").strip("/"):
             raise ConfigError(f"SFPD_LAKE_URI={lake_uri!r} names no bucket: gs://bucket/prefix")
@@ -153,6 +167,7 @@ class Settings:
             dbt_project_dir=Path(env.get("SFPD_DBT_PROJECT_DIR", default_dbt_project_dir(root))),
             raw_schema=_checked(env, "SFPD_RAW_SCHEMA", DEFAULT_RAW_SCHEMA),
             max_reject_share=max_reject_share,
+            lake_retention_days=retention,
             gcp_conn_id=env.get("SFPD_GCP_CONN_ID", "google_cloud_default"),
             gcp_project=gcp_project,
             bq_location=env.get("SFPD_BQ_LOCATION", "US"),

@@ -8,10 +8,14 @@ wildcard, so nothing is read twice.
 - local folder (``file:///abs/path``): the window is written under a temporary name and swapped
   in whole, so a crashed write never leaves a partial window behind;
 - GCS (``gs://bucket/prefix``): the window's old objects are deleted, then each part uploaded.
+
+The lake keeps each load's folder and each report for a retention (:func:`prune_lake`, run by
+the daily DAG): the warehouse's audit and quarantine tables keep the history.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 import shutil
@@ -37,6 +41,15 @@ class LakeWrite:
     rows: int
 
 
+@dataclass(frozen=True)
+class LakeEntry:
+    """A load's folder (``windows``) or a report (``reports``), and when it was last written."""
+
+    kind: str
+    name: str
+    written_at: dt.datetime  # UTC, aware
+
+
 class Lake(Protocol):
     def write_window(
         self, dataset_id: str, label: str, tables: Iterable[pa.Table]
@@ -47,6 +60,29 @@ class Lake(Protocol):
 
     def write_report(self, dataset_id: str, name: str, html: str) -> str:
         """Write an HTML report under ``<dataset>/reports/``, replacing one of that name."""
+
+    def entries(self, dataset_id: str) -> list[LakeEntry]:
+        """The load folders and reports of a dataset."""
+
+    def remove(self, dataset_id: str, entry: LakeEntry) -> None:
+        """Delete a load folder (every file in it) or a report."""
+
+
+def prune_lake(
+    lake: Lake, dataset_id: str, now: dt.datetime, retention: dt.timedelta
+) -> list[LakeEntry]:
+    """Delete the load folders and reports last written more than ``retention`` before ``now``,
+    but the newest report; the entries deleted. A running task's folder was written moments
+    ago (retention is at least two days: sfpd.config), and a retried extract rewrites it."""
+    entries = lake.entries(dataset_id)
+    reports = sorted((e for e in entries if e.kind == "reports"), key=lambda e: e.written_at)
+    newest = reports[-1] if reports else None
+    old = [e for e in entries if now - e.written_at > retention and e != newest]
+    for entry in old:
+        lake.remove(dataset_id, entry)
+    if old:
+        log.info("Removed %d lake entries written before %s", len(old), now - retention)
+    return old
 
 
 def _with_empty_part(tables: Iterable[pa.Table]) -> Iterable[pa.Table]:
@@ -100,6 +136,25 @@ class LocalLake:
         pq.write_table(table, path, compression="zstd")
         return path_to_file_uri(path)
 
+    def entries(self, dataset_id: str) -> list[LakeEntry]:
+        def written(path: Path) -> dt.datetime:
+            times = [p.stat().st_mtime for p in (path, *path.glob("*"))]
+            return dt.datetime.fromtimestamp(max(times), dt.UTC)
+
+        folders = self.root / dataset_id
+        return [
+            LakeEntry(kind, path.name, written(path))
+            for kind, pattern in (("windows", "windows/*"), ("reports", "reports/*.html"))
+            for path in sorted(folders.glob(pattern))
+        ]
+
+    def remove(self, dataset_id: str, entry: LakeEntry) -> None:
+        path = self.root / dataset_id / entry.kind / entry.name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
     def write_report(self, dataset_id: str, name: str, html: str) -> str:
         path = self.report_path(dataset_id, name)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +179,11 @@ class GcsLake:
         if parsed.scheme != "gs" or not parsed.netloc:
             raise ValueError(f"expected a gs://bucket/prefix URI, not {uri!r}")
         return cls(client, parsed.netloc, parsed.path)
+
+    def location(self) -> str:
+        """The bucket's location (a region, dual- or multi-region: BigQuery loads need it to
+        serve the dataset's)."""
+        return self.client.get_bucket(self.bucket).location
 
     def window_prefix(self, dataset_id: str, label: str) -> str:
         return "/".join(p for p in (self.prefix, dataset_id, "windows", label) if p) + "/"
@@ -152,6 +212,22 @@ class GcsLake:
         blob = self.client.bucket(self.bucket).blob(key)
         blob.upload_from_string(html.encode("utf-8"), content_type="text/html; charset=utf-8")
         return f"gs://{self.bucket}/{key}"
+
+    def entries(self, dataset_id: str) -> list[LakeEntry]:
+        root = "/".join(p for p in (self.prefix, dataset_id) if p) + "/"
+        written: dict[tuple[str, str], dt.datetime] = {}
+        for blob in self.client.list_blobs(self.bucket, prefix=root):
+            kind, _, rest = blob.name.removeprefix(root).partition("/")
+            if kind in ("windows", "reports") and rest:
+                key = (kind, rest.split("/")[0] if kind == "windows" else rest)
+                written[key] = max(written.get(key, blob.updated), blob.updated)
+        return [LakeEntry(kind, name, at) for (kind, name), at in sorted(written.items())]
+
+    def remove(self, dataset_id: str, entry: LakeEntry) -> None:
+        key = "/".join(p for p in (self.prefix, dataset_id, entry.kind, entry.name) if p)
+        prefix = key + "/" if entry.kind == "windows" else key
+        for blob in self.client.list_blobs(self.bucket, prefix=prefix):
+            blob.delete()
 
     def _upload(self, bucket, name: str, table: pa.Table) -> str:
         buffer = io.BytesIO()

@@ -18,6 +18,8 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
@@ -66,6 +68,50 @@ class ExtractResult:
         return asdict(self)
 
 
+def _one_ahead(items: Iterator) -> Iterator:
+    """``items``, produced in a thread of their own one item ahead of the consumer: the next page
+    is fetched and normalised while this one is written (both release the GIL for most of their
+    work), and no further: the producer starts an item only once the consumer took the one
+    before, so at most two pages are in hand. An exception in the producer is raised in the
+    consumer; a consumer that stops early stops (and closes) the producer."""
+    handed: queue.SimpleQueue = queue.SimpleQueue()  # never holds more than one item
+    wanted = threading.Semaphore(0)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        iterator = iter(items)
+        try:
+            while True:
+                while not wanted.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                handed.put((next(iterator, done), None))
+        except BaseException as exc:  # handed to the consumer
+            handed.put((done, exc))
+        finally:
+            if stop.is_set() and hasattr(items, "close"):
+                items.close()
+
+    producer = threading.Thread(target=produce, name="extract-ahead", daemon=True)
+    producer.start()
+    try:
+        wanted.release()
+        while True:
+            item, error = handed.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            wanted.release()  # the next item is made while the consumer works on this one
+            yield item
+    finally:
+        stop.set()
+        producer.join()
+
+
 def _normalised_pages(
     pages: Iterator[Normalised], rejects: list[Reject], counts: collections.Counter
 ) -> Iterator[pa.Table]:
@@ -107,7 +153,7 @@ def extract_to_lake(
     written = lake.write_window(
         dataset_id,
         window.label,
-        _normalised_pages(source.pages(where, parse=normalise_json), rejects, counts),
+        _normalised_pages(_one_ahead(source.pages(where, parse=normalise_json)), rejects, counts),
     )
     rejects_table = pa.Table.from_pylist([vars(r) for r in rejects], schema=REJECTS_SCHEMA)
     rejects_uri = lake.write_file(dataset_id, window.label, REJECTS_FILE, rejects_table)

@@ -25,7 +25,6 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -370,8 +369,8 @@ class SocrataSource:
         """Yield the rows matching ``where`` in pages of ``row_id`` order, each body turned into
         a page by ``parse`` (by default the list of row dicts). Each page asks for the rows after
         the last one's row_id; a page shorter than page_size ends the read, and one more request
-        reads the rows without a row_id (the quarantine's). While a full page is parsed, the
-        next one is fetched (one request at a time on the session); after a short page, none."""
+        reads the rows without a row_id (the quarantine's). One request at a time: the caller
+        fetches ahead if it wants to (sfpd.pipeline does, a page ahead of its writes)."""
         literal = self._key_literal()
         columns = ",".join(select)
 
@@ -381,23 +380,20 @@ class SocrataSource:
                 Query(columns, f"({where}) AND {bound}", None, KEY, self.page_size)
             )
 
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socrata-prefetch")
-        try:
-            after, pending = None, pool.submit(fetch, None)
-            while pending is not None:
-                body = pending.result()
-                last, pending = _last_key(body), None
-                if last is not None:
-                    _check_order(after, last, literal)
-                    if _keys_in(body) >= self.page_size:  # a full page: there may be more
-                        pending = pool.submit(fetch, last)
-                page = parse(body)
-                log.info("Socrata page after %s %s: %d rows", KEY, after, len(page))
-                if len(page):
-                    yield page
-                after = last
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        after = None
+        while True:
+            body = fetch(after)
+            last = _last_key(body)
+            if last is not None:
+                _check_order(after, last, literal)
+            page = parse(body)
+            del body  # not held while the page is consumed
+            log.info("Socrata page after %s %s: %d rows", KEY, after, len(page))
+            if len(page):
+                yield page
+            if last is None or len(page) < self.page_size:
+                break
+            after = last
         keyless = Query(columns, f"({where}) AND {KEY} IS NULL", None, ":id", self.page_size)
         page = parse(self._request(keyless))
         if len(page) >= self.page_size:
@@ -418,15 +414,6 @@ def _last_key(body: bytes) -> str | None:
     if not match:
         return None
     return json.loads(b'"' + match[1] + b'"') if match[1] is not None else match[2].decode()
-
-
-def _keys_in(body: bytes) -> int:
-    """How many rows of a raw page carry the key: its name followed by a colon, which only a
-    member name can be (inside a JSON string a quote is escaped)."""
-    return len(_KEY_MEMBER.findall(body))
-
-
-_KEY_MEMBER = re.compile(rb'"' + KEY.encode() + rb'"\s*:')
 
 
 def _check_order(after: str | None, last: str, literal: Callable[[str], str]) -> None:

@@ -99,6 +99,20 @@ def warehouse_for(settings: Settings) -> Warehouse:
     return DuckDBWarehouse(settings.duckdb_path, settings.raw_schema)
 
 
+def refuse_bad_locations(settings: Settings) -> None:
+    """On BigQuery, before any work: the dataset in SFPD_BQ_LOCATION and the lake's bucket where
+    a load job into it can read (else the task fails at once, naming both locations)."""
+    if settings.warehouse != "bigquery":
+        return
+    from sfpd.warehouse import LocationMismatch
+
+    lake = lake_for(settings)
+    try:
+        warehouse_for(settings).check_locations(lake.bucket, lake.location())
+    except LocationMismatch as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 def warehouse_pool(settings: Settings) -> str:
     """The pool of a task that opens the warehouse: on DuckDB the warehouse pool (one such task
     at a time across all runs: one process may open the file while it is written), on BigQuery
@@ -109,7 +123,9 @@ def warehouse_pool(settings: Settings) -> str:
 @task
 def plan_window() -> dict[str, str]:
     """The run's window: two months ending at the San Francisco date of the run's anchor
-    (:func:`sfpd.window.run_anchor`: its data interval end, or when it was triggered)."""
+    (:func:`sfpd.window.run_anchor`: its data interval end, or when it was triggered). On
+    BigQuery, locations that cannot work fail it before anything is read."""
+    refuse_bad_locations(Settings.from_env())
     context = get_current_context()
     anchor = run_anchor(
         context.get("data_interval_end"), context.get("logical_date"), context["dag_run"].run_after
@@ -249,12 +265,13 @@ def merge_chunks(extracts: list[dict]) -> list[dict]:
 def plan_chunks(params: dict | None = None) -> list[list[dict[str, str]]]:
     """The backfill's chunks from the trigger form, in runs of consecutive chunks (one extract
     and one merge task each, see :func:`sfpd.backfill.batches`); a bad value fails here, with
-    no retry, before anything is read or written."""
+    no retry, before anything is read or written; so do locations that cannot work (BigQuery)."""
     today = dt.datetime.now(SF_TZ).date()
     try:
         windows = plan_backfill(params["start_date"], params["end_date"], params["chunk"], today)
     except BackfillParamError as exc:
         raise AirflowFailException(f"Bad backfill param {exc}") from exc
+    refuse_bad_locations(Settings.from_env())
     groups = batches(windows)
     log.info("Backfill [%s, %s) in %d %s chunks, %d extract and merge tasks",
              windows[0].start, windows[-1].end, len(windows), params["chunk"],
@@ -274,6 +291,18 @@ def summarise_backfill(results: list) -> dict[str, int]:
 def dbt_requested(params: dict | None = None) -> bool:
     """Skips the dbt task group when the trigger form's run_dbt is off."""
     return bool(params["run_dbt"])
+
+
+@task
+def prune_lake() -> int:
+    """The lake keeps each load's folder and each report for SFPD_LAKE_RETENTION_DAYS after it
+    was written (the newest report always); older ones go. The number removed."""
+    from sfpd.lake import prune_lake as prune
+
+    settings = Settings.from_env()
+    retention = dt.timedelta(days=settings.lake_retention_days)
+    removed = prune(lake_for(settings), settings.dataset_id, dt.datetime.now(dt.UTC), retention)
+    return len(removed)
 
 
 @task

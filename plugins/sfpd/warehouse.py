@@ -26,7 +26,7 @@ import time
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -48,7 +48,8 @@ STAGING_TABLE = "incidents_staging"
 REJECTS_TABLE = "incidents_rejects"
 REJECTS_STAGING_TABLE = "incidents_rejects_staging"
 AUDIT_TABLE = "load_audit"
-CLUSTER_BY = ("police_district", "incident_category", "analysis_neighborhood")
+REPARTITIONED_TABLE = "incidents__repartitioned"  # BigQuery: a raw table moving to months
+CLUSTER_BY = ("incident_date", "police_district", "incident_category", "analysis_neighborhood")
 REJECT_COLUMNS = [("raw_json", "STRING"), ("reason", "STRING")]  # the rejects file (both dialects)
 
 
@@ -165,38 +166,41 @@ def _refuse_unfit_staging(
 
 
 class Changes(NamedTuple):
-    """What one MERGE did, as its engine reports it."""
+    """What one load did to the raw table, as its engine reports it."""
 
     inserted: int
     updated: int
     deleted: int
 
 
-def _checked_changes(scope: Scope, reported: Changes | int, before: tuple, after: tuple) -> Changes:
-    """The MERGE's changes, checked against the table: it must have ``inserted - deleted`` rows
-    more than before, and ``inserted + updated`` rows carrying this load's time. An engine that
-    reports only its count of changed rows (bqemulator has no dmlStats) gets the split from
-    those two counts instead. ``before``/``after``: (rows in the window, rows in the table,
-    rows stamped with this load's time)."""
+def _checked_changes(
+    scope: Scope, deleted: int, upserted: Changes | int, before: tuple, after: tuple
+) -> Changes:
+    """The load's changes, checked against the table: ``deleted`` is the DELETE's count,
+    ``upserted`` the MERGE's rows inserted and updated (or, from an engine that reports only
+    its count of changed rows, as bqemulator without dmlStats, that count: the split then comes
+    from the table). The table must have ``inserted - deleted`` rows more than before, and
+    ``inserted + updated`` rows carrying this load's time. ``before``/``after``: (rows in the
+    window, rows in the table, rows stamped with this load's time)."""
     grown, stamped = after[1] - before[1], after[2]
-    if isinstance(reported, int):
-        deleted = reported - stamped
+    if isinstance(upserted, int):
         inserted = grown + deleted
-        return Changes(inserted, stamped - inserted, deleted)
+        upserted = Changes(inserted, upserted - inserted, 0)
+    changes = Changes(upserted.inserted, upserted.updated, deleted)
     problems = []
-    if grown != reported.inserted - reported.deleted:
+    if grown != changes.inserted - changes.deleted:
         problems.append(
-            f"{reported.inserted} inserted - {reported.deleted} deleted should leave "
-            f"{before[1] + reported.inserted - reported.deleted} rows, the table has {after[1]}"
+            f"{changes.inserted} inserted - {changes.deleted} deleted should leave "
+            f"{before[1] + changes.inserted - changes.deleted} rows, the table has {after[1]}"
         )
-    if stamped != reported.inserted + reported.updated:
+    if stamped != changes.inserted + changes.updated:
         problems.append(
-            f"{reported.inserted} inserted + {reported.updated} updated, but {stamped} rows "
+            f"{changes.inserted} inserted + {changes.updated} updated, but {stamped} rows "
             "carry this load's time"
         )
     if problems:
-        raise RuntimeError(f"{scope.label}: the MERGE reported {'; '.join(problems)}")
-    return reported
+        raise RuntimeError(f"{scope.label}: the load reported {'; '.join(problems)}")
+    return changes
 
 
 def _result(
@@ -321,17 +325,25 @@ class Warehouse(ABC):
 
     @abstractmethod
     def _merge(self, sql: str) -> Changes | int:
-        """Run a MERGE; the rows it inserted, updated and deleted, or, where the engine reports
-        only that, its count of changed rows."""
+        """Run the upserting MERGE; the rows it inserted and updated, or, where the engine
+        reports only that, its count of changed rows."""
 
     @abstractmethod
     def _load(self, uris: list[str], table: str, columns: list[tuple[str, str]]) -> None:
         """Replace ``table`` by the rows of the Parquet files, typed as ``columns``."""
 
+    @abstractmethod
     def _session(self, transaction: bool = False):
-        """A context in which statements run: on DuckDB one connection, one transaction if
-        asked. BigQuery has no transaction across jobs (see :meth:`merge_window`)."""
-        return nullcontext()
+        """A context in which statements run, one transaction if asked (DuckDB: one connection;
+        BigQuery: a session). Inside one, another is the same."""
+
+    @abstractmethod
+    def _table_columns(self, name: str) -> set[str] | None:
+        """The columns of a table of this schema; None when it does not exist."""
+
+    def _prepare(self) -> None:
+        """What an engine does before its tables are made (BigQuery: its dataset)."""
+        return None
 
     # --------------------------------------------------------------------- SQL, rendered once
 
@@ -341,11 +353,12 @@ class Warehouse(ABC):
         scope: Scope | None = None,
         loaded_at: dt.datetime | None = None,
         dates: list[dt.date] = (),
+        **context: object,
     ) -> str:
         """The statement ``sql/<dialect>/<name>.sql``; dates are rendered as DATE literals (so
         BigQuery prunes partitions): the window's bounds and ``dates``, the other partitions a
-        MERGE touches."""
-        return self.render(f"{self.dialect}/{name}.sql", scope, loaded_at, dates)
+        statement reads or changes."""
+        return self.render(f"{self.dialect}/{name}.sql", scope, loaded_at, dates, **context)
 
     def render(
         self,
@@ -385,13 +398,24 @@ class Warehouse(ABC):
     # ------------------------------------------------------------------------ the load state
 
     def _ensure_tables(self) -> None:
-        """Create the tables once per instance, in a session of their own: never inside a
-        merge's transaction, whose rollback would drop them while this instance counts them
-        as made."""
-        if not self._tables_created:
-            with self._session():
+        """Make what is missing, once per instance: the tables (a DDL statement only when one
+        of them is missing), then the audit's columns added since (one statement, only when
+        the table lacks some). In a session of their own: never inside a merge's transaction,
+        whose rollback would drop them while this instance counts them as made."""
+        if self._tables_created:
+            return
+        with self._session():
+            self._prepare()
+            tables = {name: self._table_columns(name) for name in (RAW_TABLE, REJECTS_TABLE)}
+            audit = self._table_columns(AUDIT_TABLE)
+            if audit is None or None in tables.values():
                 self._run(self.sql("create_tables"))
-            self._tables_created = True
+                audit = self._table_columns(AUDIT_TABLE)
+            missing = [(name, kind) for name, kind in AUDIT_COLUMNS.items() if name not in audit]
+            if missing:
+                log.info("Adding column(s) %s to %s", [n for n, _ in missing], AUDIT_TABLE)
+                self._run(self.render(f"{self.dialect}/add_audit_columns.sql", missing=missing))
+        self._tables_created = True
 
     def _rows(self, name: str) -> list[tuple]:
         self._ensure_tables()
@@ -436,25 +460,31 @@ class Warehouse(ABC):
     ) -> MergeResult:
         """Stage the lake files, check them, MERGE them, replace the quarantine, audit.
 
-        On DuckDB all of it is one transaction. On BigQuery the MERGE is the one atomic change
-        of the raw table: a failure before it leaves the table as it was, and the audit row
-        (with it a catch-up's watermark) is written last, so a retry redoes it all. The one
-        change outside the MERGE, removing duplicate copies of staged rows, is undone by
-        nothing and needs nothing: the retry's MERGE inserts those rows."""
+        The two loads come first (the staging tables are scratch); the rest is one transaction
+        on both engines (BigQuery: a session's multi-statement transaction), so a failure
+        anywhere leaves the raw, quarantine and audit tables as they were, and a retry redoes
+        it all. The counts are the DELETE's and the MERGE's own, checked against the table."""
         self._ensure_tables()
-        with self._session(transaction=True):
+        with self._session():
             self._load(uris, STAGING_TABLE, self.columns)
+            self._load([rejects_uri], REJECTS_STAGING_TABLE, REJECT_COLUMNS)
+        with self._session(transaction=True):
             checks = self._run(self.sql("check_staging", scope))[0]
             _refuse_unfit_staging(scope, expected_rows, *checks)
-            _log_deduplicated(self._run(self.sql("dedupe"))[0][0])
-            dates = [row[0] for row in self._run(self.sql("moved_dates", scope))]
+            staged = [day.isoformat() for (day,) in self._run(self.sql("staged_dates"))]
+            copies = self._run(self.sql("moved_dates", scope))
+            dates = [day for day, _ in copies]  # beyond the window: moved or repeated copies
+            repeated = [day for day, twice in copies if twice]
+            if repeated:
+                _log_deduplicated(self._run(self.sql("dedupe", dates=repeated))[0][0])
             loaded_at = _now()
-            before = self._run(self.sql("count_rows", scope, loaded_at))[0]
-            reported = self._merge(self.sql("merge", scope, loaded_at, dates))
-            self._load([rejects_uri], REJECTS_STAGING_TABLE, REJECT_COLUMNS)
+            before = self._run(self.sql("count_rows", scope, loaded_at, staged=staged))[0]
+            window = isinstance(scope, Window)  # a catch-up deletes nothing
+            deleted = self._run(self.sql("delete_gone", scope))[0][0] if window else 0
+            upserted = self._merge(self.sql("merge", scope, loaded_at, dates))
             self._run(self.sql("replace_rejects", scope, loaded_at))
-            after = self._run(self.sql("count_rows", scope, loaded_at))[0]
-            changes = _checked_changes(scope, reported, before, after)
+            after = self._run(self.sql("count_rows", scope, loaded_at, staged=staged))[0]
+            changes = _checked_changes(scope, deleted, upserted, before, after)
             result = _result(
                 scope, run_id, rows_read, rows_read - expected_rows, changes, before, after,
                 source_updated_through, source_rows_updated_at,
@@ -510,6 +540,12 @@ class DuckDBWarehouse(Warehouse):
         with self._session():
             return self._con.sql(sql).to_arrow_table()
 
+    def _table_columns(self, name: str) -> set[str] | None:
+        try:
+            return set(self._con.table(self.table(name)).columns)
+        except duckdb.CatalogException:
+            return None
+
     def _run(self, sql: str, parameters: dict | None = None) -> list[tuple]:
         return self._con.execute(sql, parameters).fetchall()
 
@@ -519,7 +555,7 @@ class DuckDBWarehouse(Warehouse):
             warnings.simplefilter("ignore", UserWarning)
             actions = self._con.execute(sql).to_arrow_table().column("merge_action")
         counts = {c["values"]: c["counts"] for c in pc.value_counts(actions).to_pylist()}
-        return Changes(counts.get("INSERT", 0), counts.get("UPDATE", 0), counts.get("DELETE", 0))
+        return Changes(counts.get("INSERT", 0), counts.get("UPDATE", 0), 0)
 
     def _load(self, uris: list[str], table: str, columns: list[tuple[str, str]]) -> None:
         files = [str(file_uri_to_path(uri)) for uri in uris]
@@ -527,8 +563,35 @@ class DuckDBWarehouse(Warehouse):
         self._run(sql, {"files": files})
 
 
+class LocationMismatch(RuntimeError):
+    """The dataset, the jobs' location and the lake's bucket are not where they can work."""
+
+
+# GCP regions inside the EU multi-region: a bucket there serves a dataset in EU
+EU_REGIONS = frozenset(
+    ("europe-central2", "europe-north1", "europe-north2", "europe-southwest1", "europe-west1",
+     "europe-west3", "europe-west4", "europe-west8", "europe-west9", "europe-west10",
+     "europe-west12")
+)  # fmt: skip
+
+
+def bucket_serves(bucket_location: str, dataset_location: str) -> bool:
+    """Whether a load job into a dataset in ``dataset_location`` can read a bucket in
+    ``bucket_location`` (BigQuery's "Loading data from Cloud Storage", location
+    considerations): the same location; a region inside the dataset's EU multi-region; any
+    bucket for the US multi-region."""
+    bucket, dataset = bucket_location.lower(), dataset_location.lower()
+    return dataset == "us" or bucket == dataset or (dataset == "eu" and bucket in EU_REGIONS)
+
+
+def partitioned_by_day(table) -> bool:
+    """Whether a BigQuery table (google.cloud.bigquery.Table) has daily time partitions."""
+    return bool(table.time_partitioning) and table.time_partitioning.type_ == "DAY"
+
+
 class BigQueryWarehouse(Warehouse):
-    """Driven by a google-cloud-bigquery client (in DAG tasks: BigQueryHook(...).get_client())."""
+    """Driven by a google-cloud-bigquery client (in DAG tasks: BigQueryHook(...).get_client()).
+    A transaction is a session's: its jobs run in it, COMMIT at the end, ROLLBACK on error."""
 
     dialect = "bigquery"
     _DML = ("DELETE", "INSERT", "UPDATE", "MERGE")
@@ -542,9 +605,49 @@ class BigQueryWarehouse(Warehouse):
         self.dataset = dataset
         self.location = location
         self.columns = bigquery_columns()
+        self._session_id: str | None = None
 
     def table(self, name: str, schema: str | None = None) -> str:
         return f"`{self.project}.{schema or self.dataset}.{name}`"
+
+    def _job(self, sql: str, config=None):
+        """A finished query job, in the open session if there is one."""
+        from google.cloud import bigquery
+
+        config = config or bigquery.QueryJobConfig()
+        if self._session_id:
+            config.connection_properties = [
+                bigquery.ConnectionProperty("session_id", self._session_id)
+            ]
+        job = self.client.query(sql, job_config=config, location=self.location)
+        job.result()
+        return job
+
+    @contextmanager
+    def _session(self, transaction: bool = False) -> Iterator[None]:
+        from google.api_core.exceptions import GoogleAPICallError
+        from google.cloud import bigquery
+
+        if not transaction or self._session_id:
+            yield
+            return
+        begin = self._job("BEGIN TRANSACTION", bigquery.QueryJobConfig(create_session=True))
+        self._session_id = begin.session_info.session_id
+        try:
+            yield
+            self._job("COMMIT TRANSACTION")
+        except BaseException:
+            try:
+                self._job("ROLLBACK TRANSACTION")
+            except GoogleAPICallError as exc:  # a failed statement may have ended it already
+                log.warning("ROLLBACK TRANSACTION: %s", exc)
+            raise
+        finally:
+            try:
+                self._job("CALL BQ.ABORT_SESSION()")
+            except GoogleAPICallError as exc:  # it ends by itself after 24 idle hours
+                log.info("The session did not end at once (%s)", exc)
+            self._session_id = None
 
     def read(self, sql: str) -> pa.Table:
         return self.client.query(sql, location=self.location).to_arrow(
@@ -560,19 +663,17 @@ class BigQueryWarehouse(Warehouse):
                 for name, value in (parameters or {}).items()
             ]
         )
-        job = self.client.query(sql, job_config=config, location=self.location)
-        rows = [tuple(row.values()) for row in job.result()]
+        job = self._job(sql, config)
         if job.statement_type in self._DML:
             return [(job.num_dml_affected_rows or 0,)]
-        return rows
+        return [tuple(row.values()) for row in job.result()]
 
     def _merge(self, sql: str) -> Changes | int:
-        job = self.client.query(sql, location=self.location)
-        job.result()
-        stats = job.dml_stats  # the job's dmlStats: what the MERGE inserted, updated, deleted
+        job = self._job(sql)
+        stats = job.dml_stats  # the job's dmlStats: what the MERGE inserted and updated
         if stats is None:
             return job.num_dml_affected_rows or 0
-        return Changes(stats.inserted_row_count, stats.updated_row_count, stats.deleted_row_count)
+        return Changes(stats.inserted_row_count, stats.updated_row_count, 0)
 
     def _load(self, uris: list[str], table: str, columns: list[tuple[str, str]]) -> None:
         from google.cloud import bigquery
@@ -588,11 +689,52 @@ class BigQueryWarehouse(Warehouse):
             location=self.location,
         ).result()
 
-    def _ensure_tables(self) -> None:
+    def _table_columns(self, name: str) -> set[str] | None:
+        from google.api_core.exceptions import NotFound
+
+        try:  # through the API: no query, no metadata update
+            table = self.client.get_table(f"{self.project}.{self.dataset}.{name}")
+        except NotFound:
+            return None
+        return {field.name for field in table.schema}
+
+    def _prepare(self) -> None:
+        """The dataset, through the API (it needs its location); one that exists elsewhere than
+        SFPD_BQ_LOCATION is refused: jobs run in the location they are given. A raw table an
+        earlier version partitioned by day is moved to monthly partitions, once."""
+        from google.api_core.exceptions import NotFound
         from google.cloud import bigquery
 
-        if not self._tables_created:  # the dataset, through the API: it needs its location
-            dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
-            dataset.location = self.location
-            self.client.create_dataset(dataset, exists_ok=True)
-        super()._ensure_tables()
+        dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
+        dataset.location = self.location
+        found = self.client.create_dataset(dataset, exists_ok=True).location or self.location
+        if found.lower() != self.location.lower():
+            raise LocationMismatch(
+                f"The BigQuery dataset {self.project}.{self.dataset} is in {found}, but "
+                f"SFPD_BQ_LOCATION is {self.location}: set SFPD_BQ_LOCATION={found}, or "
+                "SFPD_RAW_SCHEMA to a dataset in that location. Nothing was read or written."
+            )
+        repartition = {"repartitioned": self.table(REPARTITIONED_TABLE), "raw_name": RAW_TABLE}
+        try:
+            raw = self.client.get_table(f"{self.project}.{self.dataset}.{RAW_TABLE}")
+        except NotFound:
+            if self._table_columns(REPARTITIONED_TABLE) is not None:  # stopped after the DROP
+                self._run(self.render("bigquery/repartition.sql", finish=True, **repartition))
+            return
+        if partitioned_by_day(raw):
+            log.warning("Moving %s to monthly partitions (once; it was partitioned by day)", raw)
+            self._run(self.render("bigquery/repartition.sql", finish=False, **repartition))
+
+    def check_locations(self, bucket: str, bucket_location: str) -> None:
+        """Before any work: the dataset where SFPD_BQ_LOCATION says, and the lake's bucket
+        where a load job into it can read (else :class:`LocationMismatch`, naming both)."""
+        self._prepare()
+        if not bucket_serves(bucket_location, self.location):
+            raise LocationMismatch(
+                f"The lake's bucket gs://{bucket} is in {bucket_location}, and a load job "
+                f"into the dataset {self.project}.{self.dataset} in {self.location} cannot read "
+                "it: BigQuery loads from a bucket in the dataset's location (any bucket for the "
+                "US multi-region). Point SFPD_LAKE_URI at a bucket in "
+                f"{self.location}, or set SFPD_BQ_LOCATION (and the dataset) to "
+                f"{bucket_location}. Nothing was read or written."
+            )

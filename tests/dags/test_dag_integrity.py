@@ -87,6 +87,8 @@ def test_daily_dag_schedule_and_concurrency(daily):
     dbt_tasks = {t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")}
     assert "dbt.stg_sfpd__incidents.run" in dbt_tasks
     assert dag.get_task("catch_up").downstream_task_ids & dbt_tasks
+    # the lake's old load folders and reports go once the run's report is written
+    assert dag.get_task("report").downstream_task_ids == {"prune_lake"}
 
 
 def test_backfill_dag_is_manual_with_a_validated_form(backfill):

@@ -7,7 +7,7 @@ import collections
 import requests
 
 from sfpd.normalise import normalise_page
-from sfpd_dev.bench import SPAN, bench_extract, synthetic_rows
+from sfpd_dev.bench import SPAN, bench_extract, replace_targets, synthetic_rows
 from sfpd_dev.replay import ReplayServer, rows_in
 from tests.conftest import FIXTURES
 
@@ -40,3 +40,16 @@ def test_both_extract_methods_read_every_row(tmp_path):
     assert {(f["method"], f["rows"]) for f in figures} == {("ours", 3000), ("pandas", 3000)}
     assert all(f["seconds"] > 0 and f["rss_mb"] > 50 for f in figures)
     assert (tmp_path / "pandas-3000" / "incidents.parquet").is_file()
+
+
+def test_the_extract_run_rewrites_its_own_targets_and_keeps_the_others():
+    text = "\n".join(
+        ["## Targets", "", "| target | measured | met |", "|---|---:|:---:|",
+         "| extract peak RSS ≤ 450 MB | 461 MB | **no** |", "| DAG parses < 1 s | 0.3 s | yes |",
+         "", "## What was profiled and changed"]
+    )  # fmt: skip
+    updated = replace_targets(text, [("extract peak RSS ≤ 450 MB", "403 MB", True)])
+    assert "| extract peak RSS ≤ 450 MB | 403 MB | yes |" in updated
+    assert "461 MB" not in updated
+    assert "| DAG parses < 1 s | 0.3 s | yes |" in updated
+    assert updated.endswith("\n\n## What was profiled and changed")

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
+import shutil
 import uuid
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from sfpd.lake import GcsLake, LocalLake, open_lake
+from sfpd.lake import GcsLake, LocalLake, open_lake, prune_lake
 from sfpd.pipeline import extract_to_lake
 from sfpd.window import Window
 from tests.emulators.servers import storage_client
@@ -60,3 +63,50 @@ def test_lake_uri_must_be_absolute_file_uri():
         LocalLake.from_uri("file://relative/path")
     with pytest.raises(ValueError, match="unsupported lake URI"):
         open_lake("s3://bucket/prefix")
+
+
+def test_forty_daily_runs_leave_nothing_older_than_the_retention(source, lake, tmp_path):
+    """Forty daily runs a day apart, each a load folder and a report (their write times set
+    back a day each): a prune keeps the last 30 days' and always the newest report."""
+    now = dt.datetime.now(dt.UTC)
+    window = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")  # a real folder to copy
+    folder = lake.window_dir("wg3w-h783", window.window["start"] + "_" + window.window["end"])
+    for age in range(40):
+        copy = folder.with_name(f"2018-11-{age:02d}_copy")
+        shutil.copytree(folder, copy)
+        report = Path(lake.write_report("wg3w-h783", f"report-{age:02d}.html", "<html/>")[7:])
+        for path in (copy, *copy.iterdir(), report):
+            stamp = (now - dt.timedelta(days=age, hours=1)).timestamp()
+            os.utime(path, (stamp, stamp))
+    removed = prune_lake(lake, "wg3w-h783", now, dt.timedelta(days=30))
+    left = lake.entries("wg3w-h783")
+    assert len(removed) == 2 * 10  # days 30 to 39: a folder and a report each
+    assert all(now - entry.written_at <= dt.timedelta(days=30) for entry in left)
+    assert folder.exists()  # written moments ago (the run's own): kept
+
+
+def test_the_newest_report_is_kept_however_old_and_a_running_loads_folder_too(source, lake):
+    now = dt.datetime.now(dt.UTC)
+    lake.write_report("wg3w-h783", "only.html", "<html/>")
+    extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")  # run A's, just written
+    # run B prunes two days later than now with a two-day retention: A's folder is not yet old
+    assert prune_lake(lake, "wg3w-h783", now + dt.timedelta(days=1), dt.timedelta(days=2)) == []
+    later = prune_lake(lake, "wg3w-h783", now + dt.timedelta(days=3), dt.timedelta(days=2))
+    assert [entry.kind for entry in later] == ["windows"]  # the report: the newest, kept
+    assert not Path(extract.uris[0][7:]).exists()
+
+
+def test_a_gcs_lake_is_pruned_the_same_way(source, gcs):
+    client, bucket = gcs
+    lake = GcsLake.from_uri(f"gs://{bucket}/sfpd", client)
+    extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
+    for name in ("older.html", "newer.html"):
+        lake.write_report("wg3w-h783", name, "<html/>")
+    kinds = sorted(entry.kind for entry in lake.entries("wg3w-h783"))
+    assert kinds == ["reports", "reports", "windows"]
+    # forty days on (fake-gcs-server stamps objects with the time of their upload)
+    removed = prune_lake(lake, "wg3w-h783", dt.datetime.now(dt.UTC) + dt.timedelta(days=40),
+                         dt.timedelta(days=30))  # fmt: skip
+    assert sorted(entry.kind for entry in removed) == ["reports", "windows"]
+    names = [blob.name for blob in client.list_blobs(bucket)]
+    assert len(names) == 1 and names[0].startswith("sfpd/wg3w-h783/reports/")

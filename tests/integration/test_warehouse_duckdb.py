@@ -2,6 +2,7 @@
 table, real rows from the replay server."""
 
 import datetime as dt
+import logging
 from dataclasses import replace
 
 import duckdb
@@ -118,3 +119,42 @@ def test_duckdb_file_is_a_real_database(source, lake, warehouse):
         assert con.execute(
             "SELECT count(*) FROM sfpd_raw.incidents WHERE police_district = 'Out of SF'"
         ).fetchone() == (283,)
+
+
+def test_a_failure_between_the_merge_and_the_audit_leaves_every_table_as_it_was(
+    source, lake, warehouse, monkeypatch
+):
+    merge_extract(extract_to_lake(AUTUMN_2019, source, lake, "wg3w-h783"), warehouse, RUN)
+    tables = ("incidents", "incidents_rejects", "load_audit")
+
+    def contents():
+        with warehouse.connect(read_only=True) as con:
+            return [
+                con.execute(f"SELECT * FROM sfpd_raw.{t} ORDER BY ALL").fetchall() for t in tables
+            ]
+
+    before = contents()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("injected: the audit row was not written")
+
+    monkeypatch.setattr(warehouse, "record", fail)
+    extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
+    with pytest.raises(RuntimeError, match="injected"):
+        merge_extract(extract, warehouse, RUN)
+    assert contents() == before
+    monkeypatch.undo()
+    assert merge_extract(extract, warehouse, RUN).rows_inserted == 11887  # the retry
+
+
+def test_the_audit_gets_the_columns_it_lacks_once(warehouse, caplog):
+    warehouse.watermark()  # makes the tables
+    with warehouse.connect() as con:  # as an earlier version left it
+        con.execute("ALTER TABLE sfpd_raw.load_audit DROP COLUMN source_rows_updated_at")
+        con.execute("ALTER TABLE sfpd_raw.load_audit DROP COLUMN kind")
+    with caplog.at_level(logging.INFO, logger="sfpd.warehouse"):
+        DuckDBWarehouse(warehouse.path).watermark()
+        assert "Adding column(s) ['kind', 'source_rows_updated_at'] to load_audit" in caplog.text
+        caplog.clear()
+        assert DuckDBWarehouse(warehouse.path).source_state().rows_updated_at is None
+        assert "Adding column" not in caplog.text

@@ -21,6 +21,7 @@ def test_defaults_are_the_embedded_warehouse_under_the_project():
     assert settings.lake_uri == "file:///srv/sfpd/data/lake"
     assert settings.dbt_project_dir == Path("/srv/sfpd/include/dbt")
     assert (settings.dataset_id, settings.page_size) == ("wg3w-h783", 50_000)
+    assert settings.lake_retention_days == 30
 
 
 @pytest.mark.parametrize(
@@ -44,6 +45,8 @@ def test_defaults_are_the_embedded_warehouse_under_the_project():
         ({**BIGQUERY, "SFPD_GCP_PROJECT": "My Project"}, "SFPD_GCP_PROJECT='My Project' is not"),
         ({"SFPD_MAX_REJECT_SHARE": "5%"}, "SFPD_MAX_REJECT_SHARE must be a number"),
         ({"SFPD_MAX_REJECT_SHARE": "2"}, "between 0 and 1"),
+        ({"SFPD_LAKE_RETENTION_DAYS": "a month"}, "SFPD_LAKE_RETENTION_DAYS must be a whole"),
+        ({"SFPD_LAKE_RETENTION_DAYS": "1"}, "SFPD_LAKE_RETENTION_DAYS must be at least 2"),
     ],
 )
 def test_bad_settings_are_refused_with_the_setting_named(env, message):

@@ -8,7 +8,7 @@ import pytest
 from sfpd import normalise
 from sfpd.normalise import RULES, normalise_json, normalise_page
 from sfpd.schema import ARROW_SCHEMA, FIELD_NAMES
-from sfpd_dev.replay import rows_from_csv_export
+from sfpd_dev.replay import rows_from_csv_export, socrata_json
 from tests.conftest import CSV_EXPORT
 
 
@@ -123,8 +123,9 @@ def _selected(api_rows: list[dict]) -> list[dict]:
 
 
 def test_a_page_of_strings_is_read_by_duckdb_exactly_like_decoded_rows(api_rows, monkeypatch):
-    """normalise_json reads a page of JSON strings (and filed_online booleans) with DuckDB and
-    gives the table and rejects normalise_page gives for the decoded rows."""
+    """normalise_json reads a page of JSON strings (and filed_online booleans) laid out as
+    Socrata does with DuckDB and gives the table and rejects normalise_page gives for the
+    decoded rows; a page laid out otherwise gives the same, decoded."""
     rows = _selected(api_rows)
     bad = [dict(rows[i]) for i in range(5)]
     bad[0]["incident_date"] = "2019-13-45T00:00:00.000"
@@ -135,9 +136,12 @@ def test_a_page_of_strings_is_read_by_duckdb_exactly_like_decoded_rows(api_rows,
     page = rows[5:] + bad
     assert sum("filed_online" in row for row in page) > 10  # real rows filed online
     decoded = normalise_page(page)
+    other_layouts = (json.dumps(page), json.dumps(page, indent=1, separators=(", ", " : ")))
+    for body in other_layouts:  # whitespace around the colons: decoded row by row, same result
+        assert normalise_json(body.encode()).table.equals(decoded.table)
     monkeypatch.setattr(normalise, "normalise_page", None)  # the DuckDB path, no fallback
-    for body in (json.dumps(page), json.dumps(page, indent=1, separators=(", ", " : "))):
-        raw = normalise_json(body.encode())
+    for body in (socrata_json(page), json.dumps(page, separators=(",", ":")).encode()):
+        raw = normalise_json(body)
         assert raw.table.equals(decoded.table)
         assert [r.reason for r in raw.rejects] == [r.reason for r in decoded.rejects]
         assert [json.loads(r.raw_json) for r in raw.rejects] == [

@@ -4,14 +4,19 @@
 {{ column }} >= DATE '{{ window_start }}' AND {{ column }} < DATE '{{ window_end }}'
 {%- endmacro %}
 
+{#- Rows on any of the days (ISO dates); FALSE for none. -#}
+{% macro in_dates(column, days) -%}
+{%- if days %}{{ column }} IN (
+{%- for day in days %}DATE '{{ day }}'{{ ", " if not loop.last }}{% endfor %})
+{%- else %}FALSE{% endif %}
+{%- endmacro %}
+
 {#- The partitions a MERGE may touch: the window's, and those holding the staged row_ids now
     (moved_dates.sql); FALSE when there are none. -#}
 {% macro target(column="incident_date") -%}
 {%- if window_start %}({{ in_window(column) }}){% endif %}
 {%- if window_start and dates %} OR {% endif %}
-{%- if dates %}{{ column }} IN (
-{%- for day in dates %}DATE '{{ day }}'{{ ", " if not loop.last }}{% endfor %}){% endif %}
-{%- if not window_start and not dates %}FALSE{% endif %}
+{%- if dates or not window_start %}{{ in_dates(column, dates) }}{% endif %}
 {%- endmacro %}
 
 {#- The window's bounds as two values for a row (NULL, NULL for a catch-up). -#}

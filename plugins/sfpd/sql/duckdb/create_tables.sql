@@ -13,7 +13,8 @@ CREATE TABLE IF NOT EXISTS {{ rejects }} (
     reason VARCHAR,
     _rejected_at TIMESTAMP
 );
--- One row per load (and per completed catch-up's check).
+-- One row per load (and per completed catch-up's check); columns added since a table was made:
+-- add_audit_columns.sql.
 CREATE TABLE IF NOT EXISTS {{ audit }} (
     run_id VARCHAR,
     window_start DATE,
@@ -23,12 +24,8 @@ CREATE TABLE IF NOT EXISTS {{ audit }} (
     rows_inserted BIGINT,
     rows_updated BIGINT,
     rows_deleted BIGINT,
-    loaded_at TIMESTAMP
+    loaded_at TIMESTAMP,
+    kind VARCHAR,
+    source_updated_through TIMESTAMP,
+    source_rows_updated_at TIMESTAMP
 );
--- Added in 0.3 (a warehouse made before gets them here): what each load was, and the source's
--- latest :updated_at when its read began (the catch-up's watermark).
-ALTER TABLE {{ audit }} ADD COLUMN IF NOT EXISTS kind VARCHAR;
-ALTER TABLE {{ audit }} ADD COLUMN IF NOT EXISTS source_updated_through TIMESTAMP;
--- Added with the "anything changed?" check: when the source's data last changed as the load
--- began (its metadata's rowsUpdatedAt).
-ALTER TABLE {{ audit }} ADD COLUMN IF NOT EXISTS source_rows_updated_at TIMESTAMP;
