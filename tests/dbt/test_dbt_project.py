@@ -271,6 +271,34 @@ def test_each_layer_reads_only_the_layers_before_it(built):
         assert node["name"].startswith(("stg_", "int_", "fct_", "dim_", "rpt_")[min(layer, 2) :])
 
 
+def primary_keys(manifest: dict) -> dict[str, list[list[str]]]:
+    """Each model's tested grains: a column tested unique and not null, or the columns of a
+    unique_combination test."""
+    tests: dict[tuple[str, str | None], set[str]] = {}
+    grains: dict[str, list[list[str]]] = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "test" or not node.get("test_metadata"):
+            continue
+        kind, model = node["test_metadata"]["name"], node["attached_node"]
+        if kind == "unique_combination":
+            grains.setdefault(model, []).append(node["test_metadata"]["kwargs"]["columns"])
+        tests.setdefault((model, node.get("column_name")), set()).add(kind)
+    for (model, column), kinds in tests.items():
+        if column and {"unique", "not_null"} <= kinds:
+            grains.setdefault(model, []).append([column])
+    return grains
+
+
+def test_every_model_declares_and_tests_its_grain(built):
+    """Every model's primary key is tested: a dashboard joining or counting on it can trust it.
+    (unique_combination is this project's generic test, include/dbt/tests/generic.)"""
+    nodes = manifest(built)["nodes"]
+    grains = primary_keys(manifest(built))
+    models = [uid for uid, node in nodes.items() if node["resource_type"] == "model"]
+    assert len(models) == 13
+    assert [nodes[uid]["name"] for uid in models if uid not in grains] == []
+
+
 def test_partitioned_marts_are_monthly_and_say_why(built):
     """A model rebuilt whole writes all its partitions in one job: monthly partitions stay far
     under BigQuery's 4,000 through 2040 (456 months from 2003), daily ones would not."""
