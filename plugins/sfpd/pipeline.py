@@ -70,10 +70,10 @@ class ExtractResult:
 
 def _one_ahead(items: Iterator) -> Iterator:
     """``items``, produced in a thread of their own one item ahead of the consumer: the next page
-    is fetched and normalised while this one is written (both release the GIL for most of their
-    work), and no further: the producer starts an item only once the consumer took the one
-    before, so at most two pages are in hand. An exception in the producer is raised in the
-    consumer; a consumer that stops early stops (and closes) the producer."""
+    is fetched and normalised while this one is written, and no further: the producer starts
+    an item only once the consumer took the one before, so at most two pages are in hand. An
+    exception in the producer is raised in the consumer; a consumer that stops early stops
+    (and closes) the producer."""
     handed: queue.SimpleQueue = queue.SimpleQueue()  # never holds more than one item
     wanted = threading.Semaphore(0)
     stop = threading.Event()
@@ -88,7 +88,10 @@ def _one_ahead(items: Iterator) -> Iterator:
                         return
                 if stop.is_set():
                     return
-                handed.put((next(iterator, done), None))
+                item = next(iterator, done)
+                handed.put((item, None))
+                if item is done:
+                    return
         except BaseException as exc:  # handed to the consumer
             handed.put((done, exc))
         finally:

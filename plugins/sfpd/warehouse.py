@@ -406,9 +406,8 @@ class Warehouse(ABC):
             return
         with self._session():
             self._prepare()
-            tables = {name: self._table_columns(name) for name in (RAW_TABLE, REJECTS_TABLE)}
             audit = self._table_columns(AUDIT_TABLE)
-            if audit is None or None in tables.values():
+            if audit is None or None in map(self._table_columns, (RAW_TABLE, REJECTS_TABLE)):
                 self._run(self.sql("create_tables"))
                 audit = self._table_columns(AUDIT_TABLE)
             missing = [(name, kind) for name, kind in AUDIT_COLUMNS.items() if name not in audit]
@@ -471,7 +470,7 @@ class Warehouse(ABC):
         with self._session(transaction=True):
             checks = self._run(self.sql("check_staging", scope))[0]
             _refuse_unfit_staging(scope, expected_rows, *checks)
-            staged = [day.isoformat() for (day,) in self._run(self.sql("staged_dates"))]
+            staged = [day for (day,) in self._run(self.sql("staged_dates"))]
             copies = self._run(self.sql("moved_dates", scope))
             dates = [day for day, _ in copies]  # beyond the window: moved or repeated copies
             repeated = [day for day, twice in copies if twice]
@@ -698,11 +697,9 @@ class BigQueryWarehouse(Warehouse):
             return None
         return {field.name for field in table.schema}
 
-    def _prepare(self) -> None:
+    def _dataset(self) -> None:
         """The dataset, through the API (it needs its location); one that exists elsewhere than
-        SFPD_BQ_LOCATION is refused: jobs run in the location they are given. A raw table an
-        earlier version partitioned by day is moved to monthly partitions, once."""
-        from google.api_core.exceptions import NotFound
+        SFPD_BQ_LOCATION is refused: jobs run in the location they are given."""
         from google.cloud import bigquery
 
         dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
@@ -714,6 +711,13 @@ class BigQueryWarehouse(Warehouse):
                 f"SFPD_BQ_LOCATION is {self.location}: set SFPD_BQ_LOCATION={found}, or "
                 "SFPD_RAW_SCHEMA to a dataset in that location. Nothing was read or written."
             )
+
+    def _prepare(self) -> None:
+        """The dataset; a raw table an earlier version partitioned by day is moved to monthly
+        partitions, once."""
+        from google.api_core.exceptions import NotFound
+
+        self._dataset()
         repartition = {"repartitioned": self.table(REPARTITIONED_TABLE), "raw_name": RAW_TABLE}
         try:
             raw = self.client.get_table(f"{self.project}.{self.dataset}.{RAW_TABLE}")
@@ -728,7 +732,7 @@ class BigQueryWarehouse(Warehouse):
     def check_locations(self, bucket: str, bucket_location: str) -> None:
         """Before any work: the dataset where SFPD_BQ_LOCATION says, and the lake's bucket
         where a load job into it can read (else :class:`LocationMismatch`, naming both)."""
-        self._prepare()
+        self._dataset()
         if not bucket_serves(bucket_location, self.location):
             raise LocationMismatch(
                 f"The lake's bucket gs://{bucket} is in {bucket_location}, and a load job "
