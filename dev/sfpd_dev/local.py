@@ -183,7 +183,9 @@ class RunWatch:
                 self.dbt.append((task_id, seconds or 0.0))
                 continue
             self._dbt_line()
-            detail = _xcom_summary(task_id, json.loads(value)) if value else ""
+            if isinstance(value, str):  # JSON text; SQLite hands a bare number over as one
+                value = json.loads(value)
+            detail = _xcom_summary(task_id, value) if value is not None else ""
             name = task_id if map_index < 0 else f"{task_id}[{map_index}]"
             self._line(f"{name:<16}{state:<10}{_seconds(seconds)}  {detail}".rstrip())
 

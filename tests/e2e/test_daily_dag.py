@@ -37,6 +37,7 @@ def test_the_run_prints_a_line_per_task_with_its_rows(printed):
         r"  merge\s+success\s+[\d.]+ s  11,887 inserted, 0 updated, 0 deleted",
         r"  dbt\s+success\s+[\d.]+ s  \d+ nodes built and tested",
         r"  report\s+success",
+        r"  prune_lake\s+success\s+[\d.]+ s  0 lake entries past the retention removed",
     ]:
         assert re.search(f"^{line}", printed, re.MULTILINE), line
 
