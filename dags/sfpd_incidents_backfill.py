@@ -18,9 +18,10 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task_group
 
+from sfpd.alerts import backfill_callbacks
 from sfpd.backfill import CHUNKS, DATASET_START
 from sfpd.config import Settings
-from sfpd.cosmos_dbt import dbt_task_group
+from sfpd.cosmos_dbt import dbt_docs, dbt_source_freshness, dbt_task_group
 from sfpd.tasks import (
     dbt_requested,
     default_args,
@@ -31,6 +32,8 @@ from sfpd.tasks import (
     summarise_backfill,
     warehouse_pool,
 )
+
+settings = Settings.from_env()
 
 
 @task_group
@@ -46,9 +49,10 @@ def chunk(windows: list[dict]) -> list[dict]:
     start_date=pendulum.datetime(2018, 1, 1, tz="America/Los_Angeles"),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args(),
+    default_args=default_args(settings),
     tags=["sfpd", "socrata", "dbt", "backfill"],
     doc_md=__doc__,
+    **backfill_callbacks(settings),
     params={
         "start_date": Param(
             DATASET_START.isoformat(),
@@ -78,12 +82,12 @@ def chunk(windows: list[dict]) -> list[dict]:
     },
 )
 def sfpd_incidents_backfill() -> None:
-    settings = Settings.from_env()
     chunks = plan_chunks()
     merged = chunk.expand(windows=chunks)
     dbt = dbt_task_group(settings, group_id="dbt")
     built = summarise_backfill(merged) >> dbt_requested() >> dbt
     built >> report.override(pool=warehouse_pool(settings))(chunks)
+    dbt >> [dbt_source_freshness(settings), dbt_docs(settings)]
 
 
 sfpd_incidents_backfill()

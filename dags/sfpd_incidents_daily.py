@@ -21,10 +21,12 @@ import pendulum
 from airflow.sdk import dag
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from sfpd.alerts import run_callbacks
 from sfpd.config import Settings
-from sfpd.cosmos_dbt import dbt_task_group
+from sfpd.cosmos_dbt import dbt_docs, dbt_source_freshness, dbt_task_group
 from sfpd.tasks import (
     catch_up,
+    check_upstream,
     default_args,
     extract,
     merge,
@@ -35,6 +37,8 @@ from sfpd.tasks import (
     warehouse_pool,
 )
 
+settings = Settings.from_env()
+
 
 @dag(
     dag_id="sfpd_incidents_daily",
@@ -42,18 +46,21 @@ from sfpd.tasks import (
     start_date=pendulum.datetime(2018, 1, 1, tz="America/Los_Angeles"),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args(),
+    default_args=default_args(settings),
     tags=["sfpd", "socrata", "dbt"],
     doc_md=__doc__,
+    **run_callbacks(settings),
 )
 def sfpd_incidents_daily() -> None:
-    settings = Settings.from_env()
     window = plan_window()
+    published_at = check_upstream()
     extracted = extract(window)
     source_changed.override(pool=warehouse_pool(settings))(window) >> extracted
     merged = merge(extracted) >> catch_up()
     dbt = dbt_task_group(settings, group_id="dbt")
-    merged >> dbt >> report.override(pool=warehouse_pool(settings))(window) >> prune_lake()
+    reported = report.override(pool=warehouse_pool(settings))(window, published_at)
+    merged >> dbt >> reported >> prune_lake()
+    dbt >> [dbt_source_freshness(settings), dbt_docs(settings)]
 
 
 sfpd_incidents_daily()

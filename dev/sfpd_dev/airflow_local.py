@@ -93,7 +93,7 @@ class RestClient:
             )
         if not reply.ok:
             raise requests.HTTPError(f"{method} {path}: {reply.status_code} {reply.text}")
-        return reply.json()
+        return reply.json() if reply.content else {}
 
     def unpause(self, dag_id: str) -> None:
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
@@ -131,10 +131,13 @@ class RestClient:
             if not page["task_instances"] or offset >= page["total_entries"]:
                 return found
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> object:
+    def xcom(
+        self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
+    ) -> object:
         """A task's XCom value, as the task returned it."""
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
-        return self.request("GET", path, params={"deserialize": "true"})["value"]
+        params = {"deserialize": "true", "map_index": map_index}
+        return self.request("GET", path, params=params)["value"]
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> dict:
         """The run once it has finished (success or failed); TimeoutError after ``timeout``."""

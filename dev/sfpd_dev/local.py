@@ -114,6 +114,8 @@ def _xcom_summary(task_id: str, value: object) -> str:
         return "source changed" if value else "nothing changed upstream: no read"
     if task_id == "prune_lake":
         return f"{value} lake entries past the retention removed"
+    if task_id == "check_upstream":
+        return f"DataSF last published {value[:16].replace('T', ' ')} UTC"
     if not isinstance(value, dict):
         return ""
     if task_id == "extract":
@@ -187,7 +189,7 @@ class RunWatch:
                 value = json.loads(value)
             detail = _xcom_summary(task_id, value) if value is not None else ""
             name = task_id if map_index < 0 else f"{task_id}[{map_index}]"
-            self._line(f"{name:<16}{state:<10}{_seconds(seconds)}  {detail}".rstrip())
+            self._line(f"{name:<21}{state:<10}{_seconds(seconds)}  {detail}".rstrip())
 
     def done(self) -> None:
         self.poll()
@@ -198,7 +200,7 @@ class RunWatch:
         if self.dbt:
             seconds = max(s for _, s in self.dbt)
             built = f"{len(self.dbt)} nodes built and tested"
-            self._line(f"{'dbt':<16}{'success':<10}{_seconds(seconds)}  {built}")
+            self._line(f"{'dbt':<21}{'success':<10}{_seconds(seconds)}  {built}")
             self.dbt = []
 
     def _follow_log(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tempfile
@@ -26,6 +27,11 @@ DEFAULT_MAX_REJECT_SHARE = 0.01  # rows that may be quarantined before a load fa
 # and rejects tables keep the history); at least 2, so no running or retrying task loses its files.
 DEFAULT_LAKE_RETENTION_DAYS = 30
 MIN_LAKE_RETENTION_DAYS = 2
+# A daily run not succeeded this long after its schedule is late; a source whose metadata shows
+# no change for this long is stale (alerts: README, "Operating it").
+DEFAULT_LATE_AFTER_HOURS = 3
+DEFAULT_TASK_RETRIES = 2  # a local run may set 0 to fail fast
+DEFAULT_STALE_AFTER_DAYS = 3
 
 
 def default_dbt_project_dir(root: Path) -> Path:
@@ -54,6 +60,28 @@ _PATTERNS = {
 
 
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    kind: type[int] | type[float],
+    low: float,
+    high: float | None = None,
+    why: str = "",
+):
+    """A numeric setting within [low, high], or a ConfigError naming it."""
+    what = "a whole number" if kind is int else "a number"
+    raw = env.get(name, "").strip()
+    try:
+        value = kind(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name} must be {what}, not {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{name} must be {bounds}{why}")
+    return value
 
 
 def _checked(env: Mapping[str, str], name: str, default: str | None) -> str | None:
@@ -86,6 +114,14 @@ class Settings:
     force_pull: bool = False
     # a profiles.yml of your own for dbt (its target named after the warehouse)
     dbt_profiles_yml: Path | None = None
+    # alerts (sfpd.alerts): e-mail addresses, connections, and when a run is late / a source stale
+    task_retries: int = DEFAULT_TASK_RETRIES
+    alert_emails: tuple[str, ...] = ()
+    alert_smtp_conn_id: str = "smtp_default"
+    alert_slack_conn_id: str | None = None
+    alert_apprise_conn_id: str | None = None
+    late_after: dt.timedelta = dt.timedelta(hours=DEFAULT_LATE_AFTER_HOURS)
+    stale_after: dt.timedelta = dt.timedelta(days=DEFAULT_STALE_AFTER_DAYS)
 
     @property
     def single_writer(self) -> bool:
@@ -103,27 +139,18 @@ class Settings:
         duckdb_path = Path(env.get("SFPD_DUCKDB_PATH", root / "data" / "warehouse" / "sfpd.duckdb"))
         if not duckdb_path.is_absolute():
             raise ConfigError(f"SFPD_DUCKDB_PATH must be an absolute path, not {duckdb_path}")
-        try:
-            page_size = int(env.get("SFPD_PAGE_SIZE", MAX_PAGE_SIZE))
-        except ValueError as exc:
-            raise ConfigError(f"SFPD_PAGE_SIZE must be an integer: {exc}") from exc
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ConfigError(f"SFPD_PAGE_SIZE must be between 1 and {MAX_PAGE_SIZE}")
-        try:
-            max_reject_share = float(env.get("SFPD_MAX_REJECT_SHARE", DEFAULT_MAX_REJECT_SHARE))
-        except ValueError as exc:
-            raise ConfigError(f"SFPD_MAX_REJECT_SHARE must be a number: {exc}") from exc
-        if not 0 <= max_reject_share <= 1:
-            raise ConfigError("SFPD_MAX_REJECT_SHARE must be between 0 and 1 (0.01 = 1%)")
-        try:
-            retention = int(env.get("SFPD_LAKE_RETENTION_DAYS", DEFAULT_LAKE_RETENTION_DAYS))
-        except ValueError as exc:
-            raise ConfigError(f"SFPD_LAKE_RETENTION_DAYS must be a whole number: {exc}") from exc
-        if retention < MIN_LAKE_RETENTION_DAYS:
-            raise ConfigError(
-                f"SFPD_LAKE_RETENTION_DAYS must be at least {MIN_LAKE_RETENTION_DAYS}: a load's "
-                "files are read by its merge (and its retries) after the extract wrote them"
-            )
+        page_size = _number(env, "SFPD_PAGE_SIZE", MAX_PAGE_SIZE, int, 1, MAX_PAGE_SIZE)
+        max_reject_share = _number(
+            env, "SFPD_MAX_REJECT_SHARE", DEFAULT_MAX_REJECT_SHARE, float, 0, 1, " (0.01 = 1%)"
+        )
+        retention = _number(
+            env, "SFPD_LAKE_RETENTION_DAYS", DEFAULT_LAKE_RETENTION_DAYS, int,
+            MIN_LAKE_RETENTION_DAYS, None, ": a load's files are read by its merge (and its "
+            "retries) after the extract wrote them",
+        )  # fmt: skip
+        task_retries = _number(env, "SFPD_TASK_RETRIES", DEFAULT_TASK_RETRIES, int, 0)
+        late_after = _number(env, "SFPD_LATE_AFTER_HOURS", DEFAULT_LATE_AFTER_HOURS, float, 0.01)
+        stale_after = _number(env, "SFPD_STALE_AFTER_DAYS", DEFAULT_STALE_AFTER_DAYS, float, 0.1)
         lake_uri = env.get("SFPD_LAKE_URI", (root / "data" / "lake").as_uri())
         if lake_uri.startswith("gs://") and not lake_uri.removeprefix("gs://").strip("/"):
             raise ConfigError(f"SFPD_LAKE_URI={lake_uri!r} names no bucket: gs://bucket/prefix")
@@ -175,6 +202,15 @@ class Settings:
             dbt_virtualenv_dir=Path(env.get("SFPD_DBT_VIRTUALENV_DIR", cls.dbt_virtualenv_dir)),
             force_pull=_BOOLEANS[force_pull],
             dbt_profiles_yml=Path(profiles_yml) if profiles_yml else None,
+            task_retries=task_retries,
+            alert_emails=tuple(
+                a.strip() for a in env.get("SFPD_ALERT_EMAILS", "").split(",") if a.strip()
+            ),
+            alert_smtp_conn_id=env.get("SFPD_ALERT_SMTP_CONN_ID") or "smtp_default",
+            alert_slack_conn_id=env.get("SFPD_ALERT_SLACK_CONN_ID") or None,
+            alert_apprise_conn_id=env.get("SFPD_ALERT_APPRISE_CONN_ID") or None,
+            late_after=dt.timedelta(hours=late_after),
+            stale_after=dt.timedelta(days=stale_after),
         )
 
     def dbt_env(self) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import TriggerRule
@@ -16,6 +18,8 @@ from cosmos.constants import (
     TestIndirectSelection,
 )
 from cosmos.exceptions import CosmosValueError
+from cosmos.operators.local import DbtDocsLocalOperator, DbtSourceLocalOperator
+from cosmos.operators.virtualenv import DbtDocsVirtualenvOperator, DbtSourceVirtualenvOperator
 from cosmos.profiles import (
     BaseProfileMapping,
     GoogleCloudOauthProfileMapping,
@@ -26,7 +30,11 @@ from cosmos.profiles import (
 from sfpd.config import Settings
 from sfpd.tasks import warehouse_pool
 
+log = logging.getLogger(__name__)
+
 DBT_THREADS = 8
+# What `dbt docs generate` writes and the docs page reads (Cosmos's dbt docs in the Airflow UI).
+DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 # Watcher sensors look at the producer's results this often (seconds) when they defer.
 WATCHER_POKE_INTERVAL = 2
 
@@ -124,6 +132,21 @@ def wait_for_warehouse(context: object = None) -> None:
     connect_duckdb(Settings.from_env().duckdb_path).close()
 
 
+def _requirements(settings: Settings) -> list[str]:
+    """dbt's pins for a virtualenv (``<dbt project>/requirements.txt``)."""
+    lines = (settings.dbt_project_dir / "requirements.txt").read_text().splitlines()
+    return [line for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _writer(settings: Settings) -> dict[str, Any]:
+    """Operator arguments of a task that runs dbt on the warehouse: its pool and, on DuckDB, a
+    wait for the file before dbt opens it."""
+    writer: dict[str, Any] = {"pool": warehouse_pool(settings)}
+    if settings.single_writer:
+        writer["pre_execute"] = wait_for_warehouse
+    return writer
+
+
 def _execution(settings: Settings) -> tuple[ExecutionConfig, TestBehavior, dict[str, Any]]:
     """How Cosmos runs dbt (SFPD_DBT_EXECUTION_MODE; docs/how-it-works.md, "Under a scheduler"),
     the test behaviour that goes with it, and the operator arguments it adds.
@@ -135,9 +158,7 @@ def _execution(settings: Settings) -> tuple[ExecutionConfig, TestBehavior, dict[
     with dbt from ``<dbt project>/requirements.txt`` in a virtualenv Cosmos builds once per
     worker (SFPD_DBT_VIRTUALENV_DIR) and reuses, for images whose packages clash with dbt's.
     """
-    writer = {"pool": warehouse_pool(settings)}
-    if settings.single_writer:
-        writer["pre_execute"] = wait_for_warehouse
+    writer = _writer(settings)
     if settings.dbt_execution_mode == "watcher":
         config = ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER,
@@ -155,9 +176,7 @@ def _execution(settings: Settings) -> tuple[ExecutionConfig, TestBehavior, dict[
             virtualenv_dir=settings.dbt_virtualenv_dir,
             test_indirect_selection=TestIndirectSelection.CAUTIOUS,
         )
-        requirements = (settings.dbt_project_dir / "requirements.txt").read_text().splitlines()
-        py_requirements = [r for r in requirements if r.strip() and not r.startswith("#")]
-        return config, TestBehavior.BUILD, {**writer, "py_requirements": py_requirements}
+        return config, TestBehavior.BUILD, {**writer, "py_requirements": _requirements(settings)}
     config = ExecutionConfig(
         invocation_mode=InvocationMode.DBT_RUNNER,
         test_indirect_selection=TestIndirectSelection.CAUTIOUS,
@@ -225,3 +244,54 @@ def dbt_task_group(settings: Settings, **kwargs: Any) -> DbtTaskGroup:
     if execution_config.execution_mode == ExecutionMode.WATCHER:
         _sensors_after_producer(group)
     return group
+
+
+def publish_docs(project_dir: str, context: object = None, **_: object) -> None:
+    """Cosmos's callback after `dbt docs generate` (in its temporary copy of the project): the
+    docs into the lake, ``<dataset>/docs/``, where the Airflow UI's dbt docs page reads them."""
+    from sfpd.tasks import lake_for
+
+    settings = Settings.from_env()
+    target = Path(project_dir) / "target"
+    files = {name: (target / name).read_bytes() for name in DOCS_FILES}
+    log.info("dbt docs written to %s", lake_for(settings).write_docs(settings.dataset_id, files))
+
+
+def _dbt_command(settings: Settings, local: type, virtualenv: type, **kwargs: Any) -> Any:
+    """One dbt command as its own task, run the way the dbt task group runs its nodes (in
+    Airflow's environment, or in Cosmos's virtualenv), in the warehouse's pool."""
+    if settings.dbt_execution_mode == "virtualenv":
+        operator = virtualenv
+        mode = {"py_requirements": _requirements(settings),
+                "virtualenv_dir": settings.dbt_virtualenv_dir}  # fmt: skip
+    else:
+        operator, mode = local, {"invocation_mode": InvocationMode.DBT_RUNNER}
+    env = {**settings.dbt_env(), **kwargs.pop("env", {})}
+    return operator(
+        project_dir=str(settings.dbt_project_dir),
+        profile_config=profile_config(settings),
+        install_deps=False,
+        env=env,
+        **_writer(settings),
+        **mode,
+        **kwargs,
+    )
+
+
+def dbt_source_freshness(settings: Settings) -> Any:
+    """`dbt source freshness` after the build: its result in the task's log; a warning (no raw
+    row written for 72 h: DataSF stopped publishing) passes, an error (no load or check in
+    load_audit for 72 h: the pipeline is not landing) fails the task."""
+    return _dbt_command(
+        settings, DbtSourceLocalOperator, DbtSourceVirtualenvOperator,
+        task_id="dbt_source_freshness",
+    )  # fmt: skip
+
+
+def dbt_docs(settings: Settings) -> Any:
+    """`dbt docs generate` after the build, written to the lake (:func:`publish_docs`). Its
+    failure fails this task only: the marts are built by then."""
+    return _dbt_command(
+        settings, DbtDocsLocalOperator, DbtDocsVirtualenvOperator,
+        task_id="dbt_docs", callback=publish_docs, env={"DBT_WRITE_JSON": "true"},
+    )  # fmt: skip

@@ -61,6 +61,10 @@ class Lake(Protocol):
     def write_report(self, dataset_id: str, name: str, html: str) -> str:
         """Write an HTML report under ``<dataset>/reports/``, replacing one of that name."""
 
+    def write_docs(self, dataset_id: str, files: dict[str, bytes]) -> str:
+        """Write the dbt docs (file name -> content) under ``<dataset>/docs/``, replacing the
+        last ones (never pruned); the folder's URI."""
+
     def entries(self, dataset_id: str) -> list[LakeEntry]:
         """The load folders and reports of a dataset."""
 
@@ -163,6 +167,15 @@ class LocalLake:
         partial.replace(path)  # a reader never sees half a report
         return path_to_file_uri(path)
 
+    def write_docs(self, dataset_id: str, files: dict[str, bytes]) -> str:
+        folder = self.root / dataset_id / "docs"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            partial = folder / f".{name}.{uuid.uuid4().hex}"
+            partial.write_bytes(content)
+            partial.replace(folder / name)  # the docs page never reads half a file
+        return path_to_file_uri(folder)
+
 
 class GcsLake:
     """A lake in a GCS bucket (``gs://bucket/prefix``), written with a google-cloud-storage
@@ -212,6 +225,14 @@ class GcsLake:
         blob = self.client.bucket(self.bucket).blob(key)
         blob.upload_from_string(html.encode("utf-8"), content_type="text/html; charset=utf-8")
         return f"gs://{self.bucket}/{key}"
+
+    def write_docs(self, dataset_id: str, files: dict[str, bytes]) -> str:
+        folder = "/".join(p for p in (self.prefix, dataset_id, "docs") if p)
+        bucket = self.client.bucket(self.bucket)
+        for name, content in files.items():
+            kind = "text/html; charset=utf-8" if name.endswith(".html") else "application/json"
+            bucket.blob(f"{folder}/{name}").upload_from_string(content, content_type=kind)
+        return f"gs://{self.bucket}/{folder}"
 
     def entries(self, dataset_id: str) -> list[LakeEntry]:
         root = "/".join(p for p in (self.prefix, dataset_id) if p) + "/"

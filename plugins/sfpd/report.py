@@ -167,8 +167,14 @@ def _figures(data: ReportData) -> dict[str, go.Figure]:
     }
 
 
-def render_report(data: ReportData, window: Window, generated_at: dt.datetime) -> str:
-    """The report as one HTML document."""
+def render_report(
+    data: ReportData,
+    window: Window,
+    generated_at: dt.datetime,
+    stale_since: dt.datetime | None = None,
+) -> str:
+    """The report as one HTML document; ``stale_since``: when the source last published, if
+    that is longer ago than the staleness threshold (a banner at the top says so)."""
     freshness = data.freshness.iloc[0].to_dict()
     charts = {
         name: figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{name}")
@@ -178,6 +184,7 @@ def render_report(data: ReportData, window: Window, generated_at: dt.datetime) -
         window=window,
         freshness=freshness,
         generated_at=generated_at,
+        stale_since=stale_since,
         hotspots=data.top_hotspots.to_dict("records"),
         emerging=data.emerging_hotspots.to_dict("records"),
         charts=charts,

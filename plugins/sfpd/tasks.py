@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from typing import TYPE_CHECKING
 
 from airflow.sdk import Asset, BaseHook, get_current_context, task
 
+from sfpd.alerts import channels_for, source_stale, task_callbacks
 from sfpd.backfill import BackfillParamError, batches, plan_backfill, summarise
 from sfpd.compat import AirflowFailException, AirflowNotFoundException
 from sfpd.config import Settings
@@ -38,15 +38,17 @@ WAREHOUSE_POOL = "sfpd_warehouse"
 DEFAULT_POOL = "default_pool"
 
 
-def default_args() -> dict:
-    """Owner and retries for every task. Retries with exponential backoff (2 by default); a local
-    run can set SFPD_TASK_RETRIES=0 to fail fast instead of waiting minutes between tries."""
+def default_args(settings: Settings) -> dict:
+    """Owner, retries and failure alerts for every task. Retries with exponential backoff
+    (SFPD_TASK_RETRIES, 2 by default: a local run can set 0 to fail fast instead of waiting
+    minutes between tries); a task failed after them alerts (:mod:`sfpd.alerts`)."""
     return {
         "owner": "sfpd-incidents",
-        "retries": int(os.environ.get("SFPD_TASK_RETRIES", "2")),
+        "retries": settings.task_retries,
         "retry_delay": dt.timedelta(minutes=2),
         "retry_exponential_backoff": True,
         "max_retry_delay": dt.timedelta(minutes=30),
+        **task_callbacks(settings),
     }
 
 
@@ -197,6 +199,32 @@ def source_changed(window: dict[str, str]) -> bool:
     return True
 
 
+@task
+def check_upstream() -> str | None:
+    """When DataSF last published the dataset (its metadata; UTC), for the report. Longer ago
+    than SFPD_STALE_AFTER_DAYS, the run goes on and one notification a day says so (the day of
+    the last one is the Airflow Variable ``sfpd_stale_notified_<dataset>``)."""
+    from airflow.sdk import Variable
+
+    from sfpd.socrata import SocrataSource
+
+    settings = Settings.from_env()
+    endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
+    with SocrataSource(endpoint, settings.page_size) as source:
+        published = source.rows_updated_at()
+    if published is None:
+        return None
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if now - published > settings.stale_after:
+        log.warning("DataSF has not published %s since %s UTC", settings.dataset_id, published)
+        key, today = f"sfpd_stale_notified_{settings.dataset_id}", now.date().isoformat()
+        if Variable.get(key, default=None) != today:
+            message = source_stale(settings.dataset_id, published, now, settings.stale_after)
+            if channels_for(settings).send(message, get_current_context()):
+                Variable.set(key, today)
+    return published.isoformat()
+
+
 @task(pool=SOCRATA_POOL)
 def extract(window: dict[str, str]) -> dict:
     """The run's window from Socrata into the lake."""
@@ -306,10 +334,14 @@ def prune_lake() -> int:
 
 
 @task
-def report(window: dict[str, str] | list[list[dict[str, str]]]) -> str:
+def report(
+    window: dict[str, str] | list[list[dict[str, str]]], published_at: str | None = None
+) -> str:
     """The HTML report of the marts, written to the lake beside the data; its URI (XCom).
-    ``window`` is the run's window, or a backfill's chunks (the report states their span). It
-    reads the warehouse: the DAGs put it in :func:`warehouse_pool`."""
+    ``window`` is the run's window, or a backfill's chunks (the report states their span);
+    ``published_at``: when the source last published (check_upstream), said at the top when
+    that is longer ago than SFPD_STALE_AFTER_DAYS. It reads the warehouse: the DAGs put it in
+    :func:`warehouse_pool`."""
     from sfpd.report import render_report, report_data, report_name
 
     settings = Settings.from_env()
@@ -317,7 +349,11 @@ def report(window: dict[str, str] | list[list[dict[str, str]]]) -> str:
         chunks = [chunk for batch in window for chunk in batch]
         window = {"start": chunks[0]["start"], "end": chunks[-1]["end"]}
     run_window = Window.from_dict(window)
-    html = render_report(report_data(warehouse_for(settings)), run_window, dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
+    published = dt.datetime.fromisoformat(published_at) if published_at else None
+    stale = published and now.replace(tzinfo=None) - published > settings.stale_after
+    data = report_data(warehouse_for(settings))
+    html = render_report(data, run_window, now, stale_since=published if stale else None)
     uri = lake_for(settings).write_report(settings.dataset_id, report_name(run_window), html)
     log.info("Report written: %s", uri)
     return uri

@@ -167,19 +167,19 @@ def tasks_parsed_with(env: dict) -> dict:
 
 BIGQUERY = {"SFPD_WAREHOUSE": "bigquery", "SFPD_GCP_PROJECT": "sfpd-p", "SFPD_LAKE_URI": "gs://b/x"}
 MERGES = {"merge", "catch_up", "chunk.merge"}
+# after the build: source freshness and docs open the warehouse too
+AFTER_DBT = {"report", "source_changed", "dbt_source_freshness", "dbt_docs"}
 
 
 @pytest.mark.parametrize(
     ("env", "one_at_a_time"),
     [
         # DuckDB: one dbt build (watcher); it, the MERGEs and the reports share the 1-slot pool
-        ({}, lambda task_id: task_id in {*MERGES, PRODUCER, "report", "source_changed"}),
+        ({}, lambda task_id: task_id in {*MERGES, PRODUCER, *AFTER_DBT}),
         # DuckDB with a task per dbt node: every one of those in the pool too
         (
             {"SFPD_DBT_EXECUTION_MODE": "local"},
-            lambda task_id: (
-                task_id in {*MERGES, "report", "source_changed"} or task_id.startswith("dbt.")
-            ),
+            lambda task_id: task_id in {*MERGES, *AFTER_DBT} or task_id.startswith("dbt."),
         ),
         # BigQuery: only the MERGEs (DML on one table); dbt nodes and reports run in parallel
         (BIGQUERY, lambda task_id: task_id in MERGES),
@@ -198,6 +198,10 @@ def test_virtualenv_mode_runs_every_dbt_node_in_cosmos_virtualenv_operators():
     for dag_id, tasks in tasks_parsed_with(env).items():
         operators = {v[1] for t, v in tasks.items() if t.startswith("dbt.")}
         assert operators == {"DbtBuildVirtualenvOperator", "DbtTestVirtualenvOperator"}, dag_id
+        assert (tasks["dbt_docs"][1], tasks["dbt_source_freshness"][1]) == (
+            "DbtDocsVirtualenvOperator",
+            "DbtSourceVirtualenvOperator",
+        )
 
 
 def test_watcher_sensors_start_after_the_producer():
@@ -211,3 +215,60 @@ def test_watcher_sensors_start_after_the_producer():
         assert {sensors[t][3] for t in first} == {"none_failed"}
         # every other sensor waits for an upstream sensor
         assert all(upstream for _, _, upstream, _ in sensors.values()), dag_id
+
+
+CALLBACKS_AS_JSON = """
+import json, sys
+try:
+    from airflow.serialization.serialized_objects import DagSerialization
+except ImportError:  # Airflow 3.1
+    from airflow.serialization.serialized_objects import SerializedDAG as DagSerialization
+from sfpd.compat import dagbag_class
+bag = dagbag_class()(dag_folder=sys.argv[1])
+assert not bag.import_errors and bag.dags, bag.import_errors
+out = {}
+for dag_id, dag in bag.dags.items():
+    DagSerialization.to_dict(dag)  # what the scheduler stores: deadlines, callbacks serialise
+    kinds = lambda cbs: sorted({type(c).__name__ for c in (cbs if isinstance(cbs, list) else [cbs])
+                                if c})
+    deadlines = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    out[dag_id] = {
+        "run_failure": kinds(dag.on_failure_callback),
+        "run_success": kinds(dag.on_success_callback),
+        "deadlines": [[str(d.interval), d.callback.path] for d in deadlines if d],
+        "tasks_without_alert": sorted(t.task_id for t in dag.tasks if not t.on_failure_callback),
+    }
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("alerts", [True, False], ids=["alerts configured", "no alert channel"])
+def test_every_task_and_run_alerts_only_when_a_channel_is_configured(alerts):
+    env = {"SFPD_ALERT_EMAILS": "ops@example.org", "SFPD_LATE_AFTER_HOURS": "2.5"} if alerts else {}
+    done = subprocess.run(
+        [sys.executable, "-c", CALLBACKS_AS_JSON, str(DAGS_FOLDER)],
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "plugins"), **env},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    dags = json.loads(done.stdout.strip().splitlines()[-1])
+    daily, backfill = dags["sfpd_incidents_daily"], dags["sfpd_incidents_backfill"]
+    if not alerts:
+        assert all(
+            d
+            == {
+                "run_failure": [],
+                "run_success": [],
+                "deadlines": [],
+                "tasks_without_alert": d["tasks_without_alert"],
+            }
+            for d in dags.values()
+        )
+        assert all(len(d["tasks_without_alert"]) > 30 for d in dags.values())  # fmt: skip
+        return
+    assert daily["run_failure"] == ["Alert"] and daily["run_success"] == []
+    assert daily["deadlines"] == [["2:30:00", "sfpd.alerts.run_late"]]
+    # the backfill: one summary when a run ends, either way; no deadline (it runs as long as
+    # its range needs)
+    assert (backfill["run_failure"], backfill["run_success"]) == (["Alert"], ["Alert"])
+    assert backfill["deadlines"] == []
+    assert daily["tasks_without_alert"] == backfill["tasks_without_alert"] == []

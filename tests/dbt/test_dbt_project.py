@@ -228,12 +228,20 @@ def test_the_offence_fact_follows_the_raw_table_at_any_date(copy_env):
     assert query(copy_env, f"SELECT count(*) FROM {fact}") == [(RAW_ROWS - 1,)]
 
 
-def test_source_freshness_reads_the_merge_load_time(copy_env):
+def test_source_freshness_warns_on_a_silent_source_and_fails_when_loads_stop(copy_env):
     dbt(copy_env, "source", "freshness")
     with duckdb.connect(copy_env["SFPD_DUCKDB_PATH"]) as con:
         con.execute("UPDATE sfpd_raw.incidents SET _loaded_at = _loaded_at - INTERVAL 4 DAY")
-    done = dbt(copy_env, "source", "freshness", check=False)
-    assert done.returncode != 0 and "ERROR STALE" in done.stdout
+    # no raw row written for 4 days, the loads still landing: DataSF is silent, a warning
+    silent = dbt(copy_env, "source", "freshness", check=False)
+    assert silent.returncode == 0, silent.stdout
+    assert "WARN freshness of sfpd.incidents" in silent.stdout
+    assert "PASS freshness of sfpd.load_audit" in silent.stdout
+    with duckdb.connect(copy_env["SFPD_DUCKDB_PATH"]) as con:
+        con.execute("UPDATE sfpd_raw.load_audit SET loaded_at = loaded_at - INTERVAL 4 DAY")
+    stopped = dbt(copy_env, "source", "freshness", check=False)
+    assert stopped.returncode != 0
+    assert "ERROR STALE freshness of sfpd.load_audit" in stopped.stdout
 
 
 def test_public_marts_have_enforced_contracts_and_documented_columns(built):

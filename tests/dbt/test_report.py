@@ -171,3 +171,14 @@ def test_a_report_of_empty_marts_says_so(built, tmp_path):
     assert "No reports in the marts yet" in html
     for chart in CHARTS:
         assert f'id="chart-{chart}"' in html
+
+
+def test_a_stale_source_is_said_at_the_top_and_only_then(data):
+    quiet = render_report(data, WINDOW, dt.datetime(2026, 11, 23, 12, 0))
+    assert 'id="stale"' not in quiet
+    stale = render_report(
+        data, WINDOW, dt.datetime(2026, 11, 23, 12, 0), stale_since=dt.datetime(2026, 11, 18, 9, 5)
+    )
+    banner = stale.index('id="stale"')
+    assert banner < stale.index("<h1>")
+    assert "DataSF has not published since 2026-11-18 09:05 UTC" in stale[banner:]

@@ -4,6 +4,7 @@ again, which reads nothing (the dataset's metadata says nothing changed)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -36,6 +37,9 @@ def test_the_run_prints_a_line_per_task_with_its_rows(printed):
         r"  extract\s+success\s+[\d.]+ s  11,887 rows read, 0 quarantined",
         r"  merge\s+success\s+[\d.]+ s  11,887 inserted, 0 updated, 0 deleted",
         r"  dbt\s+success\s+[\d.]+ s  \d+ nodes built and tested",
+        r"  check_upstream\s+success\s+[\d.]+ s  DataSF last published 2026-01-01 00:00 UTC",
+        r"  dbt_source_freshness\s+success",
+        r"  dbt_docs\s+success",
         r"  report\s+success",
         r"  prune_lake\s+success\s+[\d.]+ s  0 lake entries past the retention removed",
     ]:
@@ -64,6 +68,27 @@ def test_the_lake_holds_the_window_as_parquet_and_the_report(printed, env):
     ]
     html = (lake / "reports" / "sfpd_report_2018-11-01_2019-01-01.html").read_text()
     assert "2018-11-01" in html and "9,752 reports" in html and 'id="chart-day_by_hour"' in html
+
+
+def test_the_run_shows_source_freshness_and_writes_the_dbt_docs_to_the_lake(printed, env):
+    # the load just landed: both sources fresh, in the freshness task's log
+    for source in ("sfpd.incidents", "sfpd.load_audit"):
+        assert re.search(rf"PASS freshness of {source}", printed), source
+    docs = Path(env["SFPD_LAKE_URI"].removeprefix("file://")) / "wg3w-h783" / "docs"
+    assert sorted(p.name for p in docs.iterdir()) == ["catalog.json", "index.html", "manifest.json"]
+    manifest = json.loads((docs / "manifest.json").read_text())
+    marts = {
+        node["name"]: node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and "/marts/" in node["original_file_path"]
+    }
+    assert len(marts) == 9
+    for name, node in marts.items():
+        assert node["description"].strip(), name
+        catalog = json.loads((docs / "catalog.json").read_text())["nodes"][node["unique_id"]]
+        built = {column.lower() for column in catalog["columns"]}
+        described = {c for c, spec in node["columns"].items() if spec["description"].strip()}
+        assert built == described, f"{name}: columns without a description {built - described}"
 
 
 def test_a_rerun_reads_nothing_when_nothing_changed_upstream(printed, env):

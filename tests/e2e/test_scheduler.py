@@ -48,9 +48,11 @@ ONE_CHUNK_MERGE = (
 PAUSE_HOOK = Path(__file__).parent / "pause_in_merge"
 WAIT = 600  # seconds for all runs together
 # The tasks that open the DuckDB file: the check of the source's metadata against the audit,
-# MERGEs, the catch-up, the dbt build (the watcher's producer), reports.
+# MERGEs, the catch-up, the dbt build (the watcher's producer), source freshness, dbt docs,
+# reports.
 DUCKDB_TASKS = (
-    "source_changed", "merge", "catch_up", "chunk.merge", "dbt.dbt_producer_watcher", "report"
+    "source_changed", "merge", "catch_up", "chunk.merge", "dbt.dbt_producer_watcher",
+    "dbt_source_freshness", "dbt_docs", "report",
 )  # fmt: skip
 
 
@@ -252,9 +254,9 @@ def test_no_two_duckdb_tasks_ever_overlapped(runs):
         for ti in tis
         if ti["task_id"] in DUCKDB_TASKS and ti["state"] != "skipped"
     )
-    # 3 dailies x 5 but the merges skipped; the week backfill: a MERGE a week, its dbt build,
-    # its report; one chunk: 3
+    # 3 dailies x 7 but the merges skipped; the week backfill: a MERGE a week, its dbt build,
+    # freshness, docs, report; one chunk: 5
     merges_skipped = sum(ti["task_id"] == "merge" for ti in skipped_tis(runs))
-    assert len(spans) == 15 - merges_skipped + WEEKS + 2 + 3
+    assert len(spans) == 21 - merges_skipped + WEEKS + 4 + 5
     for before, after in itertools.pairwise(spans):
         assert after[0] >= before[1], f"{before[2:]} and {after[2:]} overlapped"

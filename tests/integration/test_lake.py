@@ -102,11 +102,24 @@ def test_a_gcs_lake_is_pruned_the_same_way(source, gcs):
     extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
     for name in ("older.html", "newer.html"):
         lake.write_report("wg3w-h783", name, "<html/>")
+    docs = lake.write_docs("wg3w-h783", {"index.html": b"<html/>", "manifest.json": b"{}"})
+    assert docs == f"gs://{bucket}/sfpd/wg3w-h783/docs"
     kinds = sorted(entry.kind for entry in lake.entries("wg3w-h783"))
     assert kinds == ["reports", "reports", "windows"]
     # forty days on (fake-gcs-server stamps objects with the time of their upload)
     removed = prune_lake(lake, "wg3w-h783", dt.datetime.now(dt.UTC) + dt.timedelta(days=40),
                          dt.timedelta(days=30))  # fmt: skip
     assert sorted(entry.kind for entry in removed) == ["reports", "windows"]
-    names = [blob.name for blob in client.list_blobs(bucket)]
-    assert len(names) == 1 and names[0].startswith("sfpd/wg3w-h783/reports/")
+    names = sorted(blob.name for blob in client.list_blobs(bucket))
+    # the newest report and the dbt docs (rewritten by every build, never pruned)
+    assert names[:2] == ["sfpd/wg3w-h783/docs/index.html", "sfpd/wg3w-h783/docs/manifest.json"]
+    assert len(names) == 3 and names[2].startswith("sfpd/wg3w-h783/reports/")
+
+
+def test_local_docs_replace_the_last_ones_and_are_never_pruned(lake):
+    first = lake.write_docs("wg3w-h783", {"index.html": b"one", "catalog.json": b"{}"})
+    lake.write_docs("wg3w-h783", {"index.html": b"two"})
+    folder = Path(first.removeprefix("file://"))
+    assert sorted(p.name for p in folder.iterdir()) == ["catalog.json", "index.html"]
+    assert (folder / "index.html").read_bytes() == b"two"
+    assert lake.entries("wg3w-h783") == []

@@ -1,5 +1,6 @@
 """Settings from the environment (sfpd.config)."""
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def test_defaults_are_the_embedded_warehouse_under_the_project():
     [
         ({"SFPD_WAREHOUSE": "snowflake"}, "SFPD_WAREHOUSE='snowflake' is not supported"),
         ({"SFPD_DUCKDB_PATH": "relative.duckdb"}, "SFPD_DUCKDB_PATH must be an absolute path"),
-        ({"SFPD_PAGE_SIZE": "lots"}, "SFPD_PAGE_SIZE must be an integer"),
+        ({"SFPD_PAGE_SIZE": "lots"}, "SFPD_PAGE_SIZE must be a whole number"),
         ({"SFPD_PAGE_SIZE": "60000"}, "between 1 and 50000"),
         ({**BIGQUERY, "SFPD_GCP_PROJECT": ""}, "needs SFPD_GCP_PROJECT"),
         ({**BIGQUERY, "SFPD_LAKE_URI": "file:///tmp/lake"}, "SFPD_LAKE_URI=gs://bucket/prefix"),
@@ -47,6 +48,10 @@ def test_defaults_are_the_embedded_warehouse_under_the_project():
         ({"SFPD_MAX_REJECT_SHARE": "2"}, "between 0 and 1"),
         ({"SFPD_LAKE_RETENTION_DAYS": "a month"}, "SFPD_LAKE_RETENTION_DAYS must be a whole"),
         ({"SFPD_LAKE_RETENTION_DAYS": "1"}, "SFPD_LAKE_RETENTION_DAYS must be at least 2"),
+        ({"SFPD_TASK_RETRIES": "abc"}, "SFPD_TASK_RETRIES must be a whole number, not 'abc'"),
+        ({"SFPD_TASK_RETRIES": "-1"}, "SFPD_TASK_RETRIES must be at least 0"),
+        ({"SFPD_LATE_AFTER_HOURS": "3h"}, "SFPD_LATE_AFTER_HOURS must be a number"),
+        ({"SFPD_STALE_AFTER_DAYS": "0"}, "SFPD_STALE_AFTER_DAYS must be at least 0.1"),
     ],
 )
 def test_bad_settings_are_refused_with_the_setting_named(env, message):
@@ -78,3 +83,33 @@ def test_unusual_but_valid_settings_are_accepted(env):
 def test_dbt_execution_mode_defaults_by_warehouse(env, mode, single_writer):
     settings = Settings.from_env(env)
     assert (settings.dbt_execution_mode, settings.single_writer) == (mode, single_writer)
+
+
+def test_alert_settings_default_to_no_channel_and_read_lists_and_durations():
+    quiet = Settings.from_env({})
+    assert (quiet.alert_emails, quiet.alert_slack_conn_id, quiet.alert_apprise_conn_id) == (
+        (),
+        None,
+        None,
+    )
+    assert (quiet.late_after, quiet.stale_after, quiet.task_retries) == (
+        dt.timedelta(hours=3),
+        dt.timedelta(days=3),
+        2,
+    )
+    loud = Settings.from_env(
+        {
+            "SFPD_ALERT_EMAILS": " ops@example.org, ,data@example.org",
+            "SFPD_ALERT_SLACK_CONN_ID": "slack_ops",
+            "SFPD_LATE_AFTER_HOURS": "1.5",
+            "SFPD_STALE_AFTER_DAYS": "7",
+            "SFPD_TASK_RETRIES": "0",
+        }
+    )
+    assert loud.alert_emails == ("ops@example.org", "data@example.org")
+    assert (loud.alert_smtp_conn_id, loud.alert_slack_conn_id) == ("smtp_default", "slack_ops")
+    assert (loud.late_after, loud.stale_after, loud.task_retries) == (
+        dt.timedelta(minutes=90),
+        dt.timedelta(days=7),
+        0,
+    )
