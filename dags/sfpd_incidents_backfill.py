@@ -19,6 +19,7 @@ import pendulum
 from airflow.sdk import Param, dag, task_group
 
 from sfpd.alerts import backfill_callbacks
+from sfpd.assets import raw_asset
 from sfpd.backfill import CHUNKS, DATASET_START
 from sfpd.config import Settings
 from sfpd.cosmos_dbt import dbt_docs, dbt_source_freshness, dbt_task_group
@@ -38,9 +39,10 @@ settings = Settings.from_env()
 
 @task_group
 def chunk(windows: list[dict]) -> list[dict]:
-    """Consecutive chunks: their extracts (Socrata pool), then their MERGEs (one at a time)."""
+    """Consecutive chunks: their extracts (Socrata pool), then their MERGEs (one at a time),
+    each updating the raw table's Asset."""
     extracted = extract_chunks.override(task_id="extract")(windows)
-    return merge_chunks.override(task_id="merge")(extracted)
+    return merge_chunks.override(task_id="merge", outlets=[raw_asset(settings)])(extracted)
 
 
 @dag(

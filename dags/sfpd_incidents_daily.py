@@ -9,6 +9,10 @@ newer `:updated_at` wherever their date, and loaded days whose counts differ fro
 source's), builds the dbt project (Cosmos task group), then renders an HTML report of the marts
 into the lake (`<lake>/<dataset>/reports/`; its URI is the `report` task's XCom), and removes
 the lake's load folders and reports older than the retention (SFPD_LAKE_RETENTION_DAYS).
+After the build, dbt's source freshness and the dbt docs (into `<lake>/<dataset>/docs/`, served
+in the UI). `check_upstream` says when DataSF last published (stale: an alert, a banner on the
+report). The raw table and the marts are Assets; failures, a late run (a Deadline Alert) and a
+stale source alert through the configured channels (docs/operating.md).
 
 The window is `[anchor - 2 months, anchor)` on `incident_datetime`, where the anchor is the San
 Francisco date of the run's data interval end, or, for a run triggered without a logical date,
@@ -22,6 +26,7 @@ from airflow.sdk import dag
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from sfpd.alerts import run_callbacks
+from sfpd.assets import raw_asset
 from sfpd.config import Settings
 from sfpd.cosmos_dbt import dbt_docs, dbt_source_freshness, dbt_task_group
 from sfpd.tasks import (
@@ -56,7 +61,8 @@ def sfpd_incidents_daily() -> None:
     published_at = check_upstream()
     extracted = extract(window)
     source_changed.override(pool=warehouse_pool(settings))(window) >> extracted
-    merged = merge(extracted) >> catch_up()
+    raw = [raw_asset(settings)]  # their success updates the raw table's Asset
+    merged = merge.override(outlets=raw)(extracted) >> catch_up.override(outlets=raw)()
     dbt = dbt_task_group(settings, group_id="dbt")
     reported = report.override(pool=warehouse_pool(settings))(window, published_at)
     merged >> dbt >> reported >> prune_lake()

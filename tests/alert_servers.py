@@ -93,11 +93,19 @@ class WebhookSink:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._running = False
+
+    def stop(self) -> None:
+        """Stops listening: later connections are refused."""
+        if self._running:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._running = False
 
     def __enter__(self) -> WebhookSink:
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        self._running = True
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self.stop()

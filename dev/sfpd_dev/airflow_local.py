@@ -27,12 +27,27 @@ from pathlib import Path
 
 import requests
 
-from sfpd.config import PROJECT_ROOT
+from sfpd.config import PROJECT_ROOT, Settings
 from sfpd_dev.local import airflow_env, connections, create_pools
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 USER = "admin"
 DEFAULT_PORT = 8080
+DOCS_SLUG = "sfpd"  # the docs page: /cosmos/sfpd/dbt_docs_index.html
+
+
+def dbt_docs_projects(env: dict[str, str]) -> str:
+    """Cosmos's dbt docs page (Browse menu) for the docs each build writes to the lake."""
+    from sfpd.lake import file_uri_to_path
+
+    settings = Settings.from_env(env)
+    docs = f"{settings.lake_uri.rstrip('/')}/{settings.dataset_id}/docs"
+    project = {"name": "dbt docs (sfpd-incidents)", "dir": docs}
+    if docs.startswith("file:"):
+        project["dir"] = str(file_uri_to_path(docs))
+    else:
+        project["conn_id"] = settings.gcp_conn_id
+    return json.dumps({DOCS_SLUG: project})
 
 
 class AirflowNotReady(RuntimeError):
@@ -186,6 +201,8 @@ class LocalAirflow:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": base.get("AIRFLOW__COSMOS__DBT_DOCS_PROJECTS")
+            or dbt_docs_projects(base),
         }
         self.processes: dict[str, subprocess.Popen] = {}
         self.api = RestClient(self.url, self.password)
@@ -334,6 +351,7 @@ def main() -> int:
             stack.enter_context(airflow)
             print(
                 f"\nAirflow UI: {airflow.url}  (user {USER}, password {airflow.password})\n"
+                f"dbt docs (after a run's dbt build): {airflow.url}/cosmos/{DOCS_SLUG}/dbt_docs\n"
                 f"DAGs from {PROJECT_ROOT / 'dags'}; pools and connections from "
                 "airflow_settings.yaml.\nCtrl-C (or `make airflow-stop`) stops every Airflow "
                 "process started here.",

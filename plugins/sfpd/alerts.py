@@ -237,6 +237,13 @@ def run_failed(context: Any) -> Message:
     return Message(f"{SUBJECT_PREFIX} Run failed: {_dag_id(context)}", tuple(fields))
 
 
+def stale_since(
+    published_at: dt.datetime | None, now: dt.datetime, limit: dt.timedelta
+) -> dt.datetime | None:
+    """``published_at`` if the source has been silent longer than ``limit`` (naive UTC)."""
+    return published_at if published_at and now - published_at > limit else None
+
+
 def source_stale(
     dataset_id: str, published_at: dt.datetime, now: dt.datetime, limit: dt.timedelta
 ) -> Message:

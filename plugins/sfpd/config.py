@@ -22,15 +22,16 @@ DEFAULT_DBT_EXECUTION_MODE = {"duckdb": "watcher", "bigquery": "local"}
 DEFAULT_DATASET_ID = "wg3w-h783"  # Police Department Incident Reports: 2018 to Present
 MAX_PAGE_SIZE = 50_000  # the most rows a SODA 2.x page may hold
 DEFAULT_RAW_SCHEMA = "sfpd_raw"  # schema (DuckDB) / dataset (BigQuery) of the pipeline's tables
+MARTS_SCHEMA = "sfpd_marts"  # the dbt marts (include/dbt/macros/generate_schema_name.sql)
 DEFAULT_MAX_REJECT_SHARE = 0.01  # rows that may be quarantined before a load fails
 # Days the lake keeps a load's folder and a report after it was written (the warehouse's audit
 # and rejects tables keep the history); at least 2, so no running or retrying task loses its files.
 DEFAULT_LAKE_RETENTION_DAYS = 30
 MIN_LAKE_RETENTION_DAYS = 2
-# A daily run not succeeded this long after its schedule is late; a source whose metadata shows
-# no change for this long is stale (alerts: README, "Operating it").
-DEFAULT_LATE_AFTER_HOURS = 3
 DEFAULT_TASK_RETRIES = 2  # a local run may set 0 to fail fast
+# A daily run not succeeded this long after its schedule is late; a source whose metadata shows
+# no change for this long is stale (alerts: docs/operating.md).
+DEFAULT_LATE_AFTER_HOURS = 3
 DEFAULT_STALE_AFTER_DAYS = 3
 
 
@@ -114,8 +115,8 @@ class Settings:
     force_pull: bool = False
     # a profiles.yml of your own for dbt (its target named after the warehouse)
     dbt_profiles_yml: Path | None = None
-    # alerts (sfpd.alerts): e-mail addresses, connections, and when a run is late / a source stale
     task_retries: int = DEFAULT_TASK_RETRIES
+    # alerts (sfpd.alerts): e-mail addresses, connections, and when a run is late / a source stale
     alert_emails: tuple[str, ...] = ()
     alert_smtp_conn_id: str = "smtp_default"
     alert_slack_conn_id: str | None = None

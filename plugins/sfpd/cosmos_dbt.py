@@ -7,10 +7,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import TriggerRule
+from airflow.sdk import TaskGroup, TriggerRule
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import (
     PRODUCER_WATCHER_TASK_ID,
+    DbtResourceType,
     ExecutionMode,
     InvocationMode,
     LoadMode,
@@ -27,6 +28,7 @@ from cosmos.profiles import (
     GoogleCloudServiceAccountFileProfileMapping,
 )
 
+from sfpd.assets import mart_asset
 from sfpd.config import Settings
 from sfpd.tasks import warehouse_pool
 
@@ -95,6 +97,16 @@ class GoogleCloudConnectionProfileMapping(BaseProfileMapping):
     @property
     def env_vars(self) -> dict[str, str]:
         return self.chosen.env_vars
+
+
+def lineage_enabled() -> bool:
+    """True when OpenLineage events are sent: its provider is installed and a transport is
+    configured (the provider's own test)."""
+    try:
+        from airflow.providers.openlineage.conf import is_disabled
+    except ImportError:
+        return False
+    return not is_disabled()
 
 
 def profile_config(settings: Settings) -> ProfileConfig:
@@ -220,8 +232,9 @@ def dbt_task_group(settings: Settings, **kwargs: Any) -> DbtTaskGroup:
             "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
             # No manifest.json / run_results.json per task: Cosmos runs each task in a temporary
             # copy of the project, deleted after, and reads the results in memory; writing them
-            # was a quarter of the daily DAG's run (docs/benchmarks.md).
-            "DBT_WRITE_JSON": "false",
+            # was a quarter of the daily DAG's run (docs/benchmarks.md). Unless lineage is on:
+            # Cosmos builds the dbt nodes' OpenLineage datasets from those two files.
+            "DBT_WRITE_JSON": "true" if lineage_enabled() else "false",
         },
     )
     # Cosmos wraps the manifest in an ObjectStoragePath (for remote manifests); opening one
@@ -243,7 +256,20 @@ def dbt_task_group(settings: Settings, **kwargs: Any) -> DbtTaskGroup:
     )
     if execution_config.execution_mode == ExecutionMode.WATCHER:
         _sensors_after_producer(group)
+    _mart_outlets(group, settings)
     return group
+
+
+def _mart_outlets(group: DbtTaskGroup, settings: Settings) -> None:
+    """Each mart's Asset (:mod:`sfpd.assets`) on the task that finishes its model: the model's
+    test task (one per node) or its build task (build and tests in one). Cosmos's own assets
+    (its AssetAlias) do not show in Airflow 3's Assets list and carry no name to schedule on."""
+    for node_id, node in group.dbt_graph.filtered_nodes.items():
+        if node.resource_type != DbtResourceType.MODEL or "marts" not in node.file_path.parts:
+            continue
+        target = group.tasks_map[node_id]
+        for task in target.leaves if isinstance(target, TaskGroup) else [target]:
+            task.outlets = [*task.outlets, mart_asset(settings, node.name)]
 
 
 def publish_docs(project_dir: str, context: object = None, **_: object) -> None:

@@ -12,9 +12,9 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
-from airflow.sdk import Asset, BaseHook, get_current_context, task
+from airflow.sdk import BaseHook, get_current_context, task
 
-from sfpd.alerts import channels_for, source_stale, task_callbacks
+from sfpd.alerts import channels_for, source_stale, stale_since, task_callbacks
 from sfpd.backfill import BackfillParamError, batches, plan_backfill, summarise
 from sfpd.compat import AirflowFailException, AirflowNotFoundException
 from sfpd.config import Settings
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# "x-" scheme: Airflow skips provider URI normalisation, which would import every provider's
-# asset handlers at each parse (docs/benchmarks.md, DAG parse).
-RAW_INCIDENTS = Asset(name="sfpd_raw_incidents", uri="x-sfpd://warehouse/sfpd_raw/incidents")
 # Pools, declared in airflow_settings.yaml (create them on any other deployment): calls to the
 # Socrata API are limited across all DAG runs; one task at a time writes the warehouse: every
 # MERGE, and on DuckDB (one writing process per file) every task that opens the file.
@@ -215,7 +212,7 @@ def check_upstream() -> str | None:
     if published is None:
         return None
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    if now - published > settings.stale_after:
+    if stale_since(published, now, settings.stale_after):
         log.warning("DataSF has not published %s since %s UTC", settings.dataset_id, published)
         key, today = f"sfpd_stale_notified_{settings.dataset_id}", now.date().isoformat()
         if Variable.get(key, default=None) != today:
@@ -231,13 +228,13 @@ def extract(window: dict[str, str]) -> dict:
     return _extract([window])[0]
 
 
-@task(outlets=[RAW_INCIDENTS], pool=WAREHOUSE_POOL)
+@task(pool=WAREHOUSE_POOL)
 def merge(extracted: dict) -> dict:
     """The run's window from the lake into the raw table (MERGE on row_id)."""
     return _merge([extracted])[0]
 
 
-@task(outlets=[RAW_INCIDENTS], pool=WAREHOUSE_POOL, trigger_rule="none_failed")
+@task(pool=WAREHOUSE_POOL, trigger_rule="none_failed")
 def catch_up() -> dict:
     """What changed upstream outside the run's window (:func:`sfpd.pipeline.catch_up`): rows
     whose ``:updated_at`` is after the last catch-up, wherever their date, then the loaded days
@@ -282,7 +279,7 @@ def extract_chunks(windows: list[dict[str, str]]) -> list[dict]:
     return _extract(windows)
 
 
-@task(outlets=[RAW_INCIDENTS], pool=WAREHOUSE_POOL, map_index_template="{{ chunks }}")
+@task(pool=WAREHOUSE_POOL, map_index_template="{{ chunks }}")
 def merge_chunks(extracts: list[dict]) -> list[dict]:
     """Those chunks into the raw table, one MERGE per chunk (each its load_audit row)."""
     _label([extract["window"] for extract in extracts])
@@ -351,9 +348,8 @@ def report(
     run_window = Window.from_dict(window)
     now = dt.datetime.now(dt.UTC)
     published = dt.datetime.fromisoformat(published_at) if published_at else None
-    stale = published and now.replace(tzinfo=None) - published > settings.stale_after
-    data = report_data(warehouse_for(settings))
-    html = render_report(data, run_window, now, stale_since=published if stale else None)
+    stale = stale_since(published, now.replace(tzinfo=None), settings.stale_after)
+    html = render_report(report_data(warehouse_for(settings)), run_window, now, stale_since=stale)
     uri = lake_for(settings).write_report(settings.dataset_id, report_name(run_window), html)
     log.info("Report written: %s", uri)
     return uri

@@ -35,7 +35,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sfpd.config import DEFAULT_RAW_SCHEMA
+from sfpd.config import DEFAULT_RAW_SCHEMA, MARTS_SCHEMA
 from sfpd.lake import file_uri_to_path
 from sfpd.schema import bigquery_columns, duckdb_columns
 from sfpd.sql import render as render_template
@@ -143,10 +143,6 @@ class SourceState:
     rows_updated_at: dt.datetime | None
     caught_up_at: dt.datetime | None
     first_loaded_at: dt.datetime | None
-
-
-# where dbt builds the marts (generate_schema_name: sfpd_<folder schema>)
-MARTS_SCHEMA = "sfpd_marts"
 
 
 def _refuse_unfit_staging(

@@ -109,10 +109,11 @@ def test_backfill_dag_is_manual_with_a_validated_form(backfill):
 
 # Libraries the tasks need but parsing does not: a DAG file is parsed every few seconds by the
 # DAG processor, so these load only when a task runs (docs/benchmarks.md has the parse times).
+# Not requests: with the OpenLineage provider installed, Cosmos's operators import its client,
+# which imports requests.
 TASK_ONLY_MODULES = [
     "pyarrow",
     "duckdb",
-    "requests",
     "sodapy",
     "pandas",
     "plotly",
@@ -272,3 +273,19 @@ def test_every_task_and_run_alerts_only_when_a_channel_is_configured(alerts):
     assert (backfill["run_failure"], backfill["run_success"]) == (["Alert"], ["Alert"])
     assert backfill["deadlines"] == []
     assert daily["tasks_without_alert"] == backfill["tasks_without_alert"] == []
+
+
+def test_the_tasks_that_write_a_table_update_its_asset(dag):
+    outlets = {
+        task.task_id: sorted(o.name for o in task.outlets if type(o).__name__ == "Asset")
+        for task in dag.tasks
+    }
+    writers = {task_id: names for task_id, names in outlets.items() if names}
+    raw = {t: n for t, n in writers.items() if n == ["sfpd_raw.incidents"]}
+    assert set(raw) == ({"merge", "catch_up"} if "daily" in dag.dag_id else {"chunk.merge"})
+    marts = {t: n for t, n in writers.items() if t not in raw}
+    # each mart's model: the task that finishes it (the watcher's test of the node)
+    assert {n[0].removeprefix("sfpd_marts.") for n in marts.values()} == {
+        t.split(".")[1] for t in marts
+    }
+    assert len(marts) == 9 and all(t.endswith(".test") for t in marts)

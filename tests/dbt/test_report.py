@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +14,7 @@ import pytest
 from sfpd.report import DAYS, TOP, daily_series, render_report, report_data
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
+from tests.browser import dump_dom, screenshot
 from tests.conftest import query
 
 REPORTS, OFFENCES = 11642, 13884
@@ -109,49 +109,17 @@ def test_report_is_one_offline_file(report_file):
         assert f'id="chart-{chart}"' in html
 
 
-def chromium() -> str:
-    path = shutil.which("chromium")
-    assert path, "Debian's chromium is missing: `make chromium` installs it (make test-all does)"
-    return path
-
-
 @pytest.mark.slow
 def test_chromium_opens_the_report_without_errors(report_file, tmp_path):
-    screenshot = tmp_path / "report.png"
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--virtual-time-budget=10000",
-        "--window-size=1300,4200",
-    ]
-    dom = subprocess.run(
-        [chromium(), *flags, "--dump-dom", report_file.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    dom = dump_dom(report_file.as_uri(), tmp_path / "profile")
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
     assert not console, "\n".join(console)
     # plotly drew each chart: its container and an SVG inside every chart div
     assert dom.stdout.count('class="plot-container plotly"') == len(CHARTS), dom.stderr[-2000:]
     assert dom.stdout.count('class="main-svg"') >= len(CHARTS)
-    subprocess.run(
-        [chromium(), *flags, f"--screenshot={screenshot}", report_file.as_uri()],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    assert screenshot.stat().st_size > 50_000
-    print(f"screenshot: {screenshot}")
+    path = screenshot(report_file.as_uri(), tmp_path / "report.png", tmp_path / "profile")
+    assert path.stat().st_size > 50_000
+    print(f"screenshot: {path}")
 
 
 def test_a_report_of_empty_marts_says_so(built, tmp_path):
