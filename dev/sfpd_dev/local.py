@@ -21,13 +21,13 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import duckdb
 import yaml
 
 from sfpd.config import PROJECT_ROOT, Settings
 from sfpd.lake import LocalLake
 from sfpd.report import report_name
 from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceUnreachable
-from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import SF_TZ, Window, rolling_window
 from sfpd_dev.replay import BUNDLED_ROWS, ReplayServer
 
@@ -260,8 +260,9 @@ def run_dag(
 
 
 def print_summary(settings: Settings, window: Window) -> None:
-    summary = DuckDBWarehouse(settings.duckdb_path).query("report/district_summary.sql", window)
-    rows = [tuple(row.values()) for row in summary.to_pylist()]
+    sql = (Path(__file__).parent / "district_summary.sql").read_text()
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        rows = con.execute(sql, [window.start, window.end]).fetchall()
     print(f"\nDuckDB warehouse: {settings.duckdb_path}")
     print(f"Reports by police district, incidents in [{window.start}, {window.end}):")
     print(f"  {'police_district':<16}{'reports':>9}{'offences':>10}")

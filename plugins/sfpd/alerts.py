@@ -43,8 +43,11 @@ class Message:
     subject: str
     fields: tuple[tuple[str, str], ...]
 
+    def body(self) -> str:
+        return "\n".join(f"{name}: {value}" for name, value in self.fields)
+
     def text(self) -> str:
-        return "\n".join([self.subject, *(f"{name}: {value}" for name, value in self.fields)])
+        return f"{self.subject}\n{self.body()}"
 
     def html(self) -> str:
         rows = "".join(
@@ -67,8 +70,8 @@ class Channels:
         return bool(self.emails or self.slack_conn_id or self.apprise_conn_id)
 
     def _notifiers(self, message: Message) -> list[tuple[str, str, Callable[[], BaseNotifier]]]:
-        """(channel, connection id, the provider's notifier) per configured channel; notifiers
-        are built when sent, so a missing provider is a warning at send time, not a parse error."""
+        """(channel, connection id, the provider's notifier) per configured channel; built when
+        sent, so parsing a DAG file never imports the providers."""
         notifiers = []
         if self.emails:
 
@@ -102,7 +105,7 @@ class Channels:
 
                 return AppriseNotifier(
                     title=message.subject,
-                    body="\n".join(message.text().splitlines()[1:]),
+                    body=message.body(),
                     apprise_conn_id=self.apprise_conn_id,
                 )
 
@@ -167,10 +170,7 @@ class Alert(BaseNotifier):
 
 
 def _get(context: Any, key: str) -> Any:
-    try:
-        return context.get(key)
-    except AttributeError:
-        return None
+    return (context or {}).get(key)
 
 
 def _window(context: Any) -> str:

@@ -1,10 +1,6 @@
-"""Normalise a page of API rows into the typed table of :mod:`sfpd.schema`, quarantining the
-rows that break a rule (:data:`RULES`) whole, with the reason.
-
-Socrata returns every value as a JSON string (except ``filed_online``, a boolean present only
-when true) and leaves out keys whose value is null. Timestamps are DataSF "floating" local times
-(America/Los_Angeles, no zone), e.g. ``2019-10-04T14:25:00.000``; they stay floating here
-(Arrow timestamp without zone, DuckDB TIMESTAMP, BigQuery DATETIME).
+"""Normalise a page of API rows into the typed table of :mod:`sfpd.schema` (which says what the
+API sends: strings, omitted nulls, floating local times), quarantining the rows that break a
+rule (:data:`RULES`) whole, with the reason.
 """
 
 from __future__ import annotations

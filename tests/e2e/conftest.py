@@ -14,10 +14,13 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 RUN_DATE = "2019-01-01"  # window [2018-11-01, 2019-01-01): 11,887 bundled rows
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def airflow_home_env(tmp_path_factory, replay_server) -> dict:
-    """A migrated, throw-away Airflow home whose socrata_default is the replay server, shared by
-    the `airflow dags test` runs of the session (each with its own warehouse: state_env)."""
+    """A migrated, throw-away Airflow home whose socrata_default is the replay server, for the
+    `airflow dags test` runs of one test module (its warehouse: state_env). One per module, as
+    one per deployment: the Assets' URIs name the warehouse, and `dags test` re-serialises only
+    the DAG it runs, so another warehouse's DAGs left in the same database would hold the same
+    asset names with other URIs (Airflow then refuses the task: inactive asset)."""
     home = tmp_path_factory.mktemp("airflow-home")
     env = airflow_env(PROJECT_ROOT, home)
     env.update(

@@ -6,6 +6,7 @@ or deleted inside their chunk; a bad param fails the first task before anything 
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -115,5 +116,6 @@ def test_a_bad_param_fails_the_first_task_before_any_work(backfill_env):
     conf = {**CONF, "start_date": "2017-12-01"}
     log = dags_test(backfill_env, "2019-12-04", BACKFILL, conf, succeed=False)
     assert "Bad backfill param start_date: 2017-12-01 is before the dataset starts" in log
-    assert "  plan_chunks     failed" in log and "The run failed. Its last error lines:" in log
+    assert re.search(r"^  plan_chunks\s+failed", log, re.MULTILINE)
+    assert "The run failed. Its last error lines:" in log
     assert query(backfill_env, "SELECT count(*) FROM sfpd_raw.load_audit") == audit_rows

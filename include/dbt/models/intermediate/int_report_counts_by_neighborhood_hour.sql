@@ -6,7 +6,8 @@ with
 
 reports as (
 
-    {{ hotspot_reports() }}
+    select * from {{ ref('int_incident_reports') }}
+    where {{ hotspot_filter() }}
 
 ),
 

@@ -9,7 +9,8 @@ with
 
 reports as (
 
-    {{ hotspot_reports() }}
+    select * from {{ ref('int_incident_reports') }}
+    where {{ hotspot_filter() }}
 
 ),
 
