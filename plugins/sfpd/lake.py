@@ -162,18 +162,14 @@ class LocalLake:
     def write_report(self, dataset_id: str, name: str, html: str) -> str:
         path = self.report_path(dataset_id, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{name}.{uuid.uuid4().hex}")
-        partial.write_text(html, encoding="utf-8")
-        partial.replace(path)  # a reader never sees half a report
+        _replace(path, html.encode("utf-8"))
         return path_to_file_uri(path)
 
     def write_docs(self, dataset_id: str, files: dict[str, bytes]) -> str:
         folder = self.root / dataset_id / "docs"
         folder.mkdir(parents=True, exist_ok=True)
         for name, content in files.items():
-            partial = folder / f".{name}.{uuid.uuid4().hex}"
-            partial.write_bytes(content)
-            partial.replace(folder / name)  # the docs page never reads half a file
+            _replace(folder / name, content)
         return path_to_file_uri(folder)
 
 
@@ -193,13 +189,17 @@ class GcsLake:
             raise ValueError(f"expected a gs://bucket/prefix URI, not {uri!r}")
         return cls(client, parsed.netloc, parsed.path)
 
+    def _key(self, *parts: str) -> str:
+        """An object name under the lake's prefix."""
+        return "/".join(p for p in (self.prefix, *parts) if p)
+
     def location(self) -> str:
         """The bucket's location (a region, dual- or multi-region: BigQuery loads need it to
         serve the dataset's)."""
         return self.client.get_bucket(self.bucket).location
 
     def window_prefix(self, dataset_id: str, label: str) -> str:
-        return "/".join(p for p in (self.prefix, dataset_id, "windows", label) if p) + "/"
+        return self._key(dataset_id, "windows", label) + "/"
 
     def write_window(self, dataset_id: str, label: str, tables: Iterable[pa.Table]) -> LakeWrite:
         prefix = self.window_prefix(dataset_id, label)
@@ -221,13 +221,13 @@ class GcsLake:
         return self._upload(bucket, self.window_prefix(dataset_id, label) + name, table)
 
     def write_report(self, dataset_id: str, name: str, html: str) -> str:
-        key = "/".join(p for p in (self.prefix, dataset_id, "reports", name) if p)
+        key = self._key(dataset_id, "reports", name)
         blob = self.client.bucket(self.bucket).blob(key)
         blob.upload_from_string(html.encode("utf-8"), content_type="text/html; charset=utf-8")
         return f"gs://{self.bucket}/{key}"
 
     def write_docs(self, dataset_id: str, files: dict[str, bytes]) -> str:
-        folder = "/".join(p for p in (self.prefix, dataset_id, "docs") if p)
+        folder = self._key(dataset_id, "docs")
         bucket = self.client.bucket(self.bucket)
         for name, content in files.items():
             kind = "text/html; charset=utf-8" if name.endswith(".html") else "application/json"
@@ -235,7 +235,7 @@ class GcsLake:
         return f"gs://{self.bucket}/{folder}"
 
     def entries(self, dataset_id: str) -> list[LakeEntry]:
-        root = "/".join(p for p in (self.prefix, dataset_id) if p) + "/"
+        root = self._key(dataset_id) + "/"
         written: dict[tuple[str, str], dt.datetime] = {}
         for blob in self.client.list_blobs(self.bucket, prefix=root):
             kind, _, rest = blob.name.removeprefix(root).partition("/")
@@ -245,7 +245,7 @@ class GcsLake:
         return [LakeEntry(kind, name, at) for (kind, name), at in sorted(written.items())]
 
     def remove(self, dataset_id: str, entry: LakeEntry) -> None:
-        key = "/".join(p for p in (self.prefix, dataset_id, entry.kind, entry.name) if p)
+        key = self._key(dataset_id, entry.kind, entry.name)
         prefix = key + "/" if entry.kind == "windows" else key
         for blob in self.client.list_blobs(self.bucket, prefix=prefix):
             blob.delete()
@@ -256,6 +256,14 @@ class GcsLake:
         buffer.seek(0)
         bucket.blob(name).upload_from_file(buffer, content_type=PARQUET_CONTENT_TYPE)
         return f"gs://{self.bucket}/{name}"
+
+
+def _replace(path: Path, content: bytes) -> None:
+    """Write ``path`` under a temporary name, then rename it: a reader (the docs page, someone
+    opening a report) never sees half a file."""
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    partial.write_bytes(content)
+    partial.replace(path)
 
 
 def _part_name(index: int) -> str:
