@@ -23,6 +23,7 @@ from sfpd.assets import raw_asset
 from sfpd.backfill import CHUNKS, DATASET_START
 from sfpd.config import Settings
 from sfpd.cosmos_dbt import dbt_docs, dbt_source_freshness, dbt_task_group
+from sfpd.pools import pools_for
 from sfpd.tasks import (
     dbt_requested,
     default_args,
@@ -31,18 +32,19 @@ from sfpd.tasks import (
     plan_chunks,
     report,
     summarise_backfill,
-    warehouse_pool,
 )
 
 settings = Settings.from_env()
+pool = pools_for(settings)
 
 
 @task_group
 def chunk(windows: list[dict]) -> list[dict]:
     """Consecutive chunks: their extracts (Socrata pool), then their MERGEs (one at a time),
     each updating the raw table's Asset."""
-    extracted = extract_chunks.override(task_id="extract")(windows)
-    return merge_chunks.override(task_id="merge", outlets=[raw_asset(settings)])(extracted)
+    extracted = extract_chunks.override(task_id="extract", pool=pool.socrata)(windows)
+    merge = merge_chunks.override(task_id="merge", pool=pool.merge, outlets=[raw_asset(settings)])
+    return merge(extracted)
 
 
 @dag(
@@ -88,7 +90,7 @@ def sfpd_incidents_backfill() -> None:
     merged = chunk.expand(windows=chunks)
     dbt = dbt_task_group(settings, group_id="dbt")
     built = summarise_backfill(merged) >> dbt_requested() >> dbt
-    built >> report.override(pool=warehouse_pool(settings))(chunks)
+    built >> report.override(pool=pool.warehouse)(chunks)
     dbt >> [dbt_source_freshness(settings), dbt_docs(settings)]
 
 

@@ -22,13 +22,14 @@ of when it was triggered. Configuration: see the README.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import dag
+from airflow.sdk import Param, dag
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from sfpd.alerts import run_callbacks
 from sfpd.assets import raw_asset
 from sfpd.config import Settings
 from sfpd.cosmos_dbt import dbt_docs, dbt_source_freshness, dbt_task_group
+from sfpd.pools import pools_for
 from sfpd.tasks import (
     catch_up,
     check_upstream,
@@ -39,10 +40,10 @@ from sfpd.tasks import (
     prune_lake,
     report,
     source_changed,
-    warehouse_pool,
 )
 
 settings = Settings.from_env()
+pool = pools_for(settings)
 
 
 @dag(
@@ -55,17 +56,27 @@ settings = Settings.from_env()
     tags=["sfpd", "socrata", "dbt"],
     doc_md=__doc__,
     **run_callbacks(settings),
+    params={
+        "force_pull": Param(
+            settings.force_pull,
+            type="boolean",
+            title="Force pull",
+            description="Read the window and catch up even when the dataset's metadata says "
+            "nothing changed since the last load (default: SFPD_FORCE_PULL).",
+        ),
+    },
 )
 def sfpd_incidents_daily() -> None:
     window = plan_window()
     published_at = check_upstream()
-    extracted = extract(window)
-    source_changed.override(pool=warehouse_pool(settings))(window) >> extracted
+    extracted = extract.override(pool=pool.socrata)(window)
+    source_changed.override(pool=pool.warehouse)(window) >> extracted
     raw = [raw_asset(settings)]  # their success updates the raw table's Asset
-    merged = merge.override(outlets=raw)(extracted) >> catch_up.override(outlets=raw)()
+    merged = merge.override(pool=pool.merge, outlets=raw)(extracted)
+    caught_up = catch_up.override(pool=pool.merge, outlets=raw)()
     dbt = dbt_task_group(settings, group_id="dbt")
-    reported = report.override(pool=warehouse_pool(settings))(window, published_at)
-    merged >> dbt >> reported >> prune_lake()
+    reported = report.override(pool=pool.warehouse)(window, published_at)
+    merged >> caught_up >> dbt >> reported >> prune_lake()
     dbt >> [dbt_source_freshness(settings), dbt_docs(settings)]
 
 

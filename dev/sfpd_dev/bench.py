@@ -102,8 +102,8 @@ def _peak_rss_mb() -> float:
 
 
 def worker_ours(port: int, out: Path) -> dict:
+    from sfpd.extract import extract_to_lake
     from sfpd.lake import open_lake
-    from sfpd.pipeline import extract_to_lake
     from sfpd.socrata import SocrataEndpoint, SocrataSource
 
     endpoint = SocrataEndpoint(host="127.0.0.1", port=port, scheme="http", dataset_id=DATASET)
@@ -159,7 +159,8 @@ def run_worker(method: str, port: int, out: Path) -> dict:
 
 
 def _pythonpath() -> str:
-    paths = [str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT / "dev")]
+    # the project root for tests.dags.dagbag (parse timings)
+    paths = [str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT / "dev"), str(PROJECT_ROOT)]
     return os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])
 
 
@@ -265,7 +266,7 @@ def bench_catch_up(lake_dir: Path, workdir: Path, rows: list[dict]) -> list[dict
     waited for the server's answers is measured apart: the replay server filters its rows in
     Python for each new ``$where``, which Socrata answers from an index."""
     from sfpd.lake import open_lake
-    from sfpd.pipeline import catch_up
+    from sfpd.pipeline import Loader
     from sfpd.socrata import SocrataEndpoint, SocrataSource
     from sfpd.warehouse import DuckDBWarehouse
     from sfpd.window import parse_fixed_timestamp
@@ -315,7 +316,7 @@ def bench_catch_up(lake_dir: Path, workdir: Path, rows: list[dict]) -> list[dict
                 change()
                 requests, waited[0] = len(server.requests), 0.0
                 started = time.perf_counter()
-                result = catch_up(source, lake, warehouse, DATASET, "bench")
+                result = Loader(source, lake, warehouse, DATASET, "bench").catch_up()
                 seconds = time.perf_counter() - started
                 with warehouse.connect() as con:
                     loaded = con.execute("SELECT count(*) FROM sfpd_raw.incidents").fetchone()[0]
@@ -497,7 +498,7 @@ def replace_section(text: str, section: list[str]) -> str:
 
 PARSE = """
 import sys, time
-from sfpd.compat import dagbag_class
+from tests.dags.dagbag import dagbag_class
 DagBag = dagbag_class()
 started = time.perf_counter()
 bag = DagBag(dag_folder=sys.argv[1])

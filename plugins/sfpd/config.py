@@ -35,6 +35,20 @@ DEFAULT_LATE_AFTER_HOURS = 3
 DEFAULT_STALE_AFTER_DAYS = 3
 
 
+# The settings every task of a run must agree on (environment variable: Settings field): the DAG's
+# shape (pools, dbt tasks) and where the data is. The run's plan task records them.
+RUN_SETTINGS = {
+    "SFPD_WAREHOUSE": "warehouse",
+    "SFPD_DBT_EXECUTION_MODE": "dbt_execution_mode",
+    "SFPD_DUCKDB_PATH": "duckdb_path",
+    "SFPD_LAKE_URI": "lake_uri",
+    "SFPD_DATASET_ID": "dataset_id",
+    "SFPD_RAW_SCHEMA": "raw_schema",
+    "SFPD_GCP_PROJECT": "gcp_project",
+    "SFPD_BQ_LOCATION": "bq_location",
+}
+
+
 def default_dbt_project_dir(root: Path) -> Path:
     """include/dbt (Astro layout), else data/dbt (a Cloud Composer bucket has no include/)."""
     astro = root / "include" / "dbt"
@@ -111,7 +125,8 @@ class Settings:
     bq_location: str = "US"
     dbt_execution_mode: str = "watcher"
     dbt_virtualenv_dir: Path = Path(tempfile.gettempdir()) / "sfpd-dbt-venv"
-    # read the source even when its metadata says nothing changed since the last load
+    # the default of the daily DAG's force_pull param: read the source even when its metadata
+    # says nothing changed since the last load
     force_pull: bool = False
     # a profiles.yml of your own for dbt (its target named after the warehouse)
     dbt_profiles_yml: Path | None = None
@@ -213,6 +228,27 @@ class Settings:
             late_after=dt.timedelta(hours=late_after),
             stale_after=dt.timedelta(days=stale_after),
         )
+
+    def recorded(self) -> dict[str, str]:
+        """The settings a run's tasks must agree on (what the DAG's shape and the data's place
+        depend on), by environment variable, as the run's plan task records them."""
+        return {name: str(getattr(self, field)) for name, field in RUN_SETTINGS.items()}
+
+    def check_recorded(self, recorded: Mapping[str, str], where: str) -> None:
+        """A ConfigError naming each setting whose value here differs from ``recorded`` (the
+        settings :meth:`recorded` gave in ``where``)."""
+        mine = self.recorded()
+        differing = [
+            f"{name} is {mine[name]!r} here but was {value!r} in {where}"
+            for name, value in sorted(recorded.items())
+            if mine.get(name) != value
+        ]
+        if differing:
+            raise ConfigError(
+                f"This worker's settings differ from those the run began with: "
+                f"{'; '.join(differing)}. Give every worker and the DAG processor the same "
+                'environment, then clear the run (docs/operating.md, "Settings").'
+            )
 
     def dbt_env(self) -> dict[str, str]:
         """Environment the dbt profile and project read (profiles.yml, dbt_project.yml)."""

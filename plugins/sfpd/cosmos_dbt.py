@@ -30,7 +30,7 @@ from cosmos.profiles import (
 
 from sfpd.assets import mart_asset
 from sfpd.config import Settings
-from sfpd.tasks import warehouse_pool
+from sfpd.pools import pools_for
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def _requirements(settings: Settings) -> list[str]:
 def _writer(settings: Settings) -> dict[str, Any]:
     """Operator arguments of a task that runs dbt on the warehouse: its pool and, on DuckDB, a
     wait for the file before dbt opens it."""
-    writer: dict[str, Any] = {"pool": warehouse_pool(settings)}
+    writer: dict[str, Any] = {"pool": pools_for(settings).warehouse}
     if settings.single_writer:
         writer["pre_execute"] = wait_for_warehouse
     return writer
@@ -275,7 +275,7 @@ def _mart_outlets(group: DbtTaskGroup, settings: Settings) -> None:
 def publish_docs(project_dir: str, context: object = None, **_: object) -> None:
     """Cosmos's callback after `dbt docs generate` (in its temporary copy of the project): the
     docs into the lake, ``<dataset>/docs/``, where the Airflow UI's dbt docs page reads them."""
-    from sfpd.tasks import lake_for
+    from sfpd.connections import lake_for
 
     settings = Settings.from_env()
     target = Path(project_dir) / "target"

@@ -93,7 +93,7 @@ class SfpdTaskExtractor(BaseExtractor):
     def _execute_extraction(self) -> OperatorLineage | None:
         if self.operator.dag_id not in DAGS:
             return OperatorLineage()
-        from sfpd.tasks import socrata_endpoint
+        from sfpd.connections import socrata_endpoint
 
         settings = Settings.from_env()
         endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)

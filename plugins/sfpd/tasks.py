@@ -1,6 +1,11 @@
 """Airflow tasks shared by the DAGs. Each is a thin adapter from Airflow (context, connections,
-XCom) to the plain functions in :mod:`sfpd.pipeline`; only small dicts go through XCom, the data
-itself goes through the lake.
+XCom) to :class:`sfpd.pipeline.Loader` and the other plain modules; only small dicts go through
+XCom (``to_dict()``/``from_dict()`` at this boundary), the data itself goes through the lake. The
+DAG files give each task its pool (:mod:`sfpd.pools`).
+
+Settings are decided once per run: the plan task records the settings a run depends on
+(:meth:`sfpd.config.Settings.recorded`) in its XCom, and every task that reads or writes the
+lake or the warehouse fails at once, naming the setting, on a worker whose environment differs.
 
 The DAG files import this module every time they are parsed, so it imports only what wiring
 needs; the modules that pull in pyarrow, DuckDB, requests and the Google clients are imported
@@ -10,29 +15,27 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from airflow.sdk import BaseHook, get_current_context, task
+from airflow.sdk import get_current_context, task
 
 from sfpd.alerts import channels_for, source_stale, stale_since, task_callbacks
 from sfpd.backfill import BackfillParamError, batches, plan_backfill, summarise
-from sfpd.compat import AirflowFailException, AirflowNotFoundException
-from sfpd.config import Settings
+from sfpd.compat import AirflowFailException
+from sfpd.config import ConfigError, Settings
+from sfpd.connections import lake_for, refuse_bad_locations, socrata_endpoint, warehouse_for
 from sfpd.window import SF_TZ, Window, rolling_window, run_anchor
 
 if TYPE_CHECKING:
-    from sfpd.lake import Lake
-    from sfpd.socrata import SocrataEndpoint
-    from sfpd.warehouse import Warehouse
+    from sfpd.pipeline import Loader
 
 log = logging.getLogger(__name__)
 
-# Pools, declared in airflow_settings.yaml (create them on any other deployment): calls to the
-# Socrata API are limited across all DAG runs; one task at a time writes the warehouse: every
-# MERGE, and on DuckDB (one writing process per file) every task that opens the file.
-SOCRATA_POOL = "socrata_api"
-WAREHOUSE_POOL = "sfpd_warehouse"
-DEFAULT_POOL = "default_pool"
+# The XCom key of the settings a run's plan task recorded, and the plan tasks' ids
+SETTINGS_KEY = "settings"
+PLAN_TASKS = ("plan_window", "plan_chunks")
 
 
 def default_args(settings: Settings) -> dict:
@@ -49,82 +52,47 @@ def default_args(settings: Settings) -> dict:
     }
 
 
-def socrata_endpoint(conn_id: str, dataset_id: str) -> SocrataEndpoint:
-    """The Socrata server from an Airflow connection; the public DataSF API if it is absent.
+def _record_settings() -> Settings:
+    """This worker's settings, recorded on the run (the plan task's XCom) for the tasks after."""
+    settings = Settings.from_env()
+    get_current_context()["ti"].xcom_push(SETTINGS_KEY, settings.recorded())
+    return settings
 
-    host, port, schema (http or https), password (the app token) and the extra's ``api``
-    (soda2, soda3) are read from it. A connection that cannot work (SODA3 without a token)
-    fails the task at once, without retries.
-    """
-    from sfpd.config import ConfigError
-    from sfpd.socrata import SocrataEndpoint
 
+def run_settings() -> Settings:
+    """This worker's settings, once they agree with those the run's plan task recorded; else the
+    task fails at once, naming each setting that differs."""
+    settings = Settings.from_env()
+    context = get_current_context()
+    plan = next(task_id for task_id in PLAN_TASKS if task_id in context["dag"].task_ids)
+    recorded = context["ti"].xcom_pull(task_ids=plan, key=SETTINGS_KEY, map_indexes=-1)
     try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        log.info("No connection %r: reading the public DataSF API", conn_id)
-        return SocrataEndpoint(dataset_id=dataset_id)
-    try:
-        return SocrataEndpoint.from_connection_fields(
-            conn.host, conn.port, conn.schema, conn.password, dataset_id, conn.extra_dejson
-        )
+        settings.check_recorded(recorded or {}, plan)
     except ConfigError as exc:
-        raise AirflowFailException(f"Connection {conn_id!r}: {exc}") from exc
-
-
-def lake_for(settings: Settings) -> Lake:
-    """The configured lake; GCS credentials come from the GCP connection (GCSHook)."""
-    from sfpd.lake import open_lake
-
-    if settings.lake_uri.startswith("gs://"):
-        from airflow.providers.google.cloud.hooks.gcs import GCSHook
-
-        return open_lake(settings.lake_uri, GCSHook(gcp_conn_id=settings.gcp_conn_id).get_conn())
-    return open_lake(settings.lake_uri)
-
-
-def warehouse_for(settings: Settings) -> Warehouse:
-    """The configured warehouse; BigQuery credentials come from the GCP connection."""
-    from sfpd.warehouse import BigQueryWarehouse, DuckDBWarehouse
-
-    if settings.warehouse == "bigquery":
-        from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
-
-        hook = BigQueryHook(gcp_conn_id=settings.gcp_conn_id, location=settings.bq_location)
-        client = hook.get_client(project_id=settings.gcp_project, location=settings.bq_location)
-        return BigQueryWarehouse(
-            client, settings.gcp_project, settings.raw_schema, settings.bq_location
-        )
-    return DuckDBWarehouse(settings.duckdb_path, settings.raw_schema)
-
-
-def refuse_bad_locations(settings: Settings) -> None:
-    """On BigQuery, before any work: the dataset in SFPD_BQ_LOCATION and the lake's bucket where
-    a load job into it can read (else the task fails at once, naming both locations)."""
-    if settings.warehouse != "bigquery":
-        return
-    from sfpd.warehouse import LocationMismatch
-
-    lake = lake_for(settings)
-    try:
-        warehouse_for(settings).check_locations(lake.bucket, lake.location())
-    except LocationMismatch as exc:
         raise AirflowFailException(str(exc)) from exc
+    return settings
 
 
-def warehouse_pool(settings: Settings) -> str:
-    """The pool of a task that opens the warehouse: on DuckDB the warehouse pool (one such task
-    at a time across all runs: one process may open the file while it is written), on BigQuery
-    Airflow's default pool (its marts take any number of readers and dbt runs)."""
-    return WAREHOUSE_POOL if settings.single_writer else DEFAULT_POOL
+@contextmanager
+def _loader(settings: Settings) -> Iterator[Loader]:
+    """The run's :class:`~sfpd.pipeline.Loader`, its Socrata session open."""
+    from sfpd.pipeline import Loader
+    from sfpd.socrata import SocrataSource
+
+    endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
+    with SocrataSource(endpoint, settings.page_size) as source:
+        yield Loader(
+            source, lake_for(settings), warehouse_for(settings), settings.dataset_id,
+            get_current_context()["run_id"], settings.max_reject_share,
+        )  # fmt: skip
 
 
 @task
 def plan_window() -> dict[str, str]:
     """The run's window: two months ending at the San Francisco date of the run's anchor
-    (:func:`sfpd.window.run_anchor`: its data interval end, or when it was triggered). On
-    BigQuery, locations that cannot work fail it before anything is read."""
-    refuse_bad_locations(Settings.from_env())
+    (:func:`sfpd.window.run_anchor`: its data interval end, or when it was triggered). It records
+    the run's settings; on BigQuery, locations that cannot work fail it before anything is read."""
+    refuse_bad_locations(_record_settings())
     context = get_current_context()
     anchor = run_anchor(
         context.get("data_interval_end"), context.get("logical_date"), context["dag_run"].run_after
@@ -136,62 +104,40 @@ def plan_window() -> dict[str, str]:
 
 def _extract(windows: list[dict[str, str]]) -> list[dict]:
     """Socrata → typed Parquet in the lake, page by page, for each window in turn."""
-    from sfpd.pipeline import extract_to_lake
-    from sfpd.socrata import SocrataSource
-
-    settings = Settings.from_env()
-    endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
-    lake = lake_for(settings)
-    with SocrataSource(endpoint, settings.page_size) as source:
-        return [
-            extract_to_lake(
-                Window.from_dict(window),
-                source,
-                lake,
-                settings.dataset_id,
-                settings.max_reject_share,
-            ).to_dict()
-            for window in windows
-        ]
+    with _loader(run_settings()) as loader:
+        return [loader.extract(Window.from_dict(window)).to_dict() for window in windows]
 
 
 def _merge(extracts: list[dict]) -> list[dict]:
-    """Each window's lake files → staging → MERGE into the raw table, one transaction (DuckDB)
-    or one MERGE (BigQuery) per window; counts logged, returned and written to load_audit."""
-    from sfpd.pipeline import ExtractResult, merge_extract
+    """Each window's lake files → staging → MERGE into the raw table, one transaction per
+    window; counts logged, returned and written to load_audit."""
+    from sfpd.extract import Extract
 
-    settings = Settings.from_env()
-    run_id = get_current_context()["run_id"]
-    warehouse = warehouse_for(settings)
     results = []
-    for extracted in extracts:
-        result = merge_extract(ExtractResult(**extracted), warehouse, run_id)
-        log.info(
-            "Window %s..%s: read %d, rejected %d, inserted %d, updated %d, deleted %d",
-            result.window_start, result.window_end, result.rows_read, result.rows_rejected,
-            result.rows_inserted, result.rows_updated, result.rows_deleted,
-        )  # fmt: skip
-        results.append(result.to_dict())
+    with _loader(run_settings()) as loader:
+        for extracted in extracts:
+            result = loader.merge(Extract.from_dict(extracted))
+            log.info(
+                "Window %s..%s: read %d, rejected %d, inserted %d, updated %d, deleted %d",
+                result.window_start, result.window_end, result.rows_read, result.rows_rejected,
+                result.rows_inserted, result.rows_updated, result.rows_deleted,
+            )  # fmt: skip
+            results.append(result.to_dict())
     return results
 
 
 @task.short_circuit(ignore_downstream_trigger_rules=False)
-def source_changed(window: dict[str, str]) -> bool:
+def source_changed(window: dict[str, str], params: dict | None = None) -> bool:
     """False (the extract and merge are skipped) when the dataset's metadata says nothing
-    changed since the loads so far read it (:func:`sfpd.pipeline.skip_reason`); SFPD_FORCE_PULL
-    reads anyway. It reads the warehouse's audit: the DAG puts it in :func:`warehouse_pool`."""
-    from sfpd.pipeline import skip_reason
-    from sfpd.socrata import SocrataSource
-
-    settings = Settings.from_env()
-    if settings.force_pull:
-        log.info("SFPD_FORCE_PULL is set: reading the window whatever the metadata says")
+    changed since the loads so far read it (:meth:`sfpd.pipeline.Loader.skip_reason`); the
+    run's ``force_pull`` param reads anyway. It reads the warehouse's audit."""
+    if params["force_pull"]:
+        log.info("force_pull is on: reading the window whatever the metadata says")
         return True
-    endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
-    with SocrataSource(endpoint, settings.page_size) as source:
-        reason = skip_reason(source, warehouse_for(settings), Window.from_dict(window))
+    with _loader(run_settings()) as loader:
+        reason = loader.skip_reason(Window.from_dict(window))
     if reason:
-        log.info("Skipping the extract: %s (set SFPD_FORCE_PULL=true to read anyway)", reason)
+        log.info("Skipping the extract: %s (trigger with force_pull to read anyway)", reason)
         return False
     return True
 
@@ -200,7 +146,8 @@ def source_changed(window: dict[str, str]) -> bool:
 def check_upstream() -> str | None:
     """When DataSF last published the dataset (its metadata; UTC), for the report. Longer ago
     than SFPD_STALE_AFTER_DAYS, the run goes on and one notification a day says so (the day of
-    the last one is the Airflow Variable ``sfpd_stale_notified_<dataset>``)."""
+    the last one is the Airflow Variable ``sfpd_stale_notified_<dataset>``). It runs beside the
+    plan task, so it does not check the run's settings: it reads only the source's metadata."""
     from airflow.sdk import Variable
 
     from sfpd.socrata import SocrataSource
@@ -222,40 +169,28 @@ def check_upstream() -> str | None:
     return published.isoformat()
 
 
-@task(pool=SOCRATA_POOL)
+@task
 def extract(window: dict[str, str]) -> dict:
     """The run's window from Socrata into the lake."""
     return _extract([window])[0]
 
 
-@task(pool=WAREHOUSE_POOL)
+@task
 def merge(extracted: dict) -> dict:
     """The run's window from the lake into the raw table (MERGE on row_id)."""
     return _merge([extracted])[0]
 
 
-@task(pool=WAREHOUSE_POOL, trigger_rule="none_failed")
-def catch_up() -> dict:
-    """What changed upstream outside the run's window (:func:`sfpd.pipeline.catch_up`): rows
-    whose ``:updated_at`` is after the last catch-up, wherever their date, then the loaded days
-    whose counts differ from the source's, loaded again. Socrata reads and MERGEs in one task:
-    it holds the warehouse pool (on DuckDB, the file) while it reads. It runs when the window's
-    merge was skipped (nothing changed), and checks on its own."""
-    from sfpd.pipeline import catch_up as run_catch_up
-    from sfpd.socrata import SocrataSource
-
-    settings = Settings.from_env()
-    endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
-    with SocrataSource(endpoint, settings.page_size) as source:
-        result = run_catch_up(
-            source,
-            lake_for(settings),
-            warehouse_for(settings),
-            settings.dataset_id,
-            get_current_context()["run_id"],
-            settings.max_reject_share,
-            settings.force_pull,
-        )
+@task(trigger_rule="none_failed")
+def catch_up(params: dict | None = None) -> dict:
+    """What changed upstream outside the run's window (:meth:`sfpd.pipeline.Loader.catch_up`):
+    rows whose ``:updated_at`` is after the last catch-up, wherever their date, then the loaded
+    days whose counts differ from the source's, loaded again. Socrata reads and MERGEs in one
+    task: it holds the merge's pool (on DuckDB, the file) while it reads. It runs when the
+    window's merge was skipped (nothing changed), and checks on its own (``force_pull``: reads
+    whatever the metadata says)."""
+    with _loader(run_settings()) as loader:
+        result = loader.catch_up(force=params["force_pull"])
     changed = result.changed
     log.info(
         "Catch-up: %s rows changed upstream (inserted %s, updated %s); %d loaded days differed "
@@ -272,14 +207,14 @@ def _label(windows: list[dict[str, str]]) -> None:
     get_current_context()["chunks"] = f"{windows[0]['start']} to {windows[-1]['end']}"
 
 
-@task(pool=SOCRATA_POOL, map_index_template="{{ chunks }}")
+@task(map_index_template="{{ chunks }}")
 def extract_chunks(windows: list[dict[str, str]]) -> list[dict]:
     """A backfill's consecutive chunks from Socrata into the lake, one window each."""
     _label(windows)
     return _extract(windows)
 
 
-@task(pool=WAREHOUSE_POOL, map_index_template="{{ chunks }}")
+@task(map_index_template="{{ chunks }}")
 def merge_chunks(extracts: list[dict]) -> list[dict]:
     """Those chunks into the raw table, one MERGE per chunk (each its load_audit row)."""
     _label([extract["window"] for extract in extracts])
@@ -296,7 +231,7 @@ def plan_chunks(params: dict | None = None) -> list[list[dict[str, str]]]:
         windows = plan_backfill(params["start_date"], params["end_date"], params["chunk"], today)
     except BackfillParamError as exc:
         raise AirflowFailException(f"Bad backfill param {exc}") from exc
-    refuse_bad_locations(Settings.from_env())
+    refuse_bad_locations(_record_settings())
     groups = batches(windows)
     log.info("Backfill [%s, %s) in %d %s chunks, %d extract and merge tasks",
              windows[0].start, windows[-1].end, len(windows), params["chunk"],
@@ -324,7 +259,7 @@ def prune_lake() -> int:
     was written (the newest report always); older ones go. The number removed."""
     from sfpd.lake import prune_lake as prune
 
-    settings = Settings.from_env()
+    settings = run_settings()
     retention = dt.timedelta(days=settings.lake_retention_days)
     removed = prune(lake_for(settings), settings.dataset_id, dt.datetime.now(dt.UTC), retention)
     return len(removed)
@@ -337,11 +272,10 @@ def report(
     """The HTML report of the marts, written to the lake beside the data; its URI (XCom).
     ``window`` is the run's window, or a backfill's chunks (the report states their span);
     ``published_at``: when the source last published (check_upstream), said at the top when
-    that is longer ago than SFPD_STALE_AFTER_DAYS. It reads the warehouse: the DAGs put it in
-    :func:`warehouse_pool`."""
+    that is longer ago than SFPD_STALE_AFTER_DAYS. It reads the warehouse."""
     from sfpd.report import render_report, report_data, report_name
 
-    settings = Settings.from_env()
+    settings = run_settings()
     if isinstance(window, list):
         chunks = [chunk for batch in window for chunk in batch]
         window = {"start": chunks[0]["start"], "end": chunks[-1]["end"]}

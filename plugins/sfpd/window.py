@@ -91,7 +91,12 @@ class UpdatedBetween:
         }
 
 
-def scope_from_dict(value: dict[str, str]) -> Window | UpdatedBetween:
+# What one load reads (docs/how-it-works.md, "Glossary"): a window of incident dates, or the
+# rows changed upstream between two catch-ups.
+Scope = Window | UpdatedBetween
+
+
+def scope_from_dict(value: dict[str, str]) -> Scope:
     """A window or a catch-up from its ``to_dict()``."""
     if "updated_through" in value:
         return UpdatedBetween(

@@ -11,13 +11,15 @@ import sys
 
 import pytest
 
-from sfpd.compat import dagbag_class
 from tests.conftest import PROJECT_ROOT
+from tests.dags.dagbag import dagbag_class
 
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 DAG_FILES = {"sfpd_incidents_daily.py": "sfpd_incidents_daily",
              "sfpd_incidents_backfill.py": "sfpd_incidents_backfill"}  # fmt: skip
 PRODUCER = "dbt.dbt_producer_watcher"
+# a subprocess's path: the runtime package and this package (tests.dags.dagbag)
+PYTHONPATH = os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT)])
 
 
 @pytest.fixture(scope="module", params=sorted(DAG_FILES))
@@ -89,6 +91,10 @@ def test_daily_dag_schedule_and_concurrency(daily):
     assert dag.get_task("catch_up").downstream_task_ids & dbt_tasks
     # the lake's old load folders and reports go once the run's report is written
     assert dag.get_task("report").downstream_task_ids == {"prune_lake"}
+    # force_pull on the Trigger form, its default from SFPD_FORCE_PULL
+    assert dag.params.get_param("force_pull").schema["type"] == "boolean"
+    assert dag.params["force_pull"] is False
+    assert forced_pull_default() is True
 
 
 def test_backfill_dag_is_manual_with_a_validated_form(backfill):
@@ -124,7 +130,7 @@ TASK_ONLY_MODULES = [
 
 PARSE_AND_LIST_MODULES = """
 import json, sys
-from sfpd.compat import dagbag_class
+from tests.dags.dagbag import dagbag_class
 DagBag = dagbag_class()
 already = set(sys.modules)  # what Airflow itself imports (Airflow 3.1's DagBag: requests)
 bag = DagBag(dag_folder=sys.argv[1])
@@ -138,7 +144,7 @@ def test_parsing_a_dag_file_imports_no_task_only_library(dag_file):
     done = subprocess.run(
         [sys.executable, "-c", PARSE_AND_LIST_MODULES, str(DAGS_FOLDER / dag_file),
          *TASK_ONLY_MODULES],
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "plugins")},
+        env={**os.environ, "PYTHONPATH": PYTHONPATH},
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
@@ -146,7 +152,7 @@ def test_parsing_a_dag_file_imports_no_task_only_library(dag_file):
 
 TASKS_AS_JSON = """
 import json, sys
-from sfpd.compat import dagbag_class
+from tests.dags.dagbag import dagbag_class
 DagBag = dagbag_class()
 bag = DagBag(dag_folder=sys.argv[1])
 assert not bag.import_errors and bag.dags, bag.import_errors
@@ -160,7 +166,25 @@ def tasks_parsed_with(env: dict) -> dict:
     """{dag_id: {task_id: [pool, operator, upstream ids, trigger rule]}}, parsed with ``env``."""
     done = subprocess.run(
         [sys.executable, "-c", TASKS_AS_JSON, str(DAGS_FOLDER)],
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "plugins"), **env},
+        env={**os.environ, "PYTHONPATH": PYTHONPATH, **env},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+FORCE_PULL_DEFAULT = """
+import json, sys
+from tests.dags.dagbag import dagbag_class
+bag = dagbag_class()(dag_folder=sys.argv[1])
+print(json.dumps(bag.dags["sfpd_incidents_daily"].params["force_pull"]))
+"""
+
+
+def forced_pull_default() -> bool:
+    """The daily DAG's force_pull default, parsed with SFPD_FORCE_PULL=true."""
+    done = subprocess.run(
+        [sys.executable, "-c", FORCE_PULL_DEFAULT, str(DAGS_FOLDER / "sfpd_incidents_daily.py")],
+        env={**os.environ, "PYTHONPATH": PYTHONPATH, "SFPD_FORCE_PULL": "true"},
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -192,6 +216,8 @@ def test_tasks_that_open_a_single_writer_warehouse_share_one_pool(env, one_at_a_
     for dag_id, tasks in tasks_parsed_with(env).items():
         pooled = {task_id for task_id, (pool, *_) in tasks.items() if pool == "sfpd_warehouse"}
         assert pooled == set(filter(one_at_a_time, tasks)), dag_id
+        socrata = {task_id for task_id, (pool, *_) in tasks.items() if pool == "socrata_api"}
+        assert socrata == ({"extract"} if dag_id == "sfpd_incidents_daily" else {"chunk.extract"})
 
 
 def test_virtualenv_mode_runs_every_dbt_node_in_cosmos_virtualenv_operators():
@@ -224,7 +250,7 @@ try:
     from airflow.serialization.serialized_objects import DagSerialization
 except ImportError:  # Airflow 3.1
     from airflow.serialization.serialized_objects import SerializedDAG as DagSerialization
-from sfpd.compat import dagbag_class
+from tests.dags.dagbag import dagbag_class
 bag = dagbag_class()(dag_folder=sys.argv[1])
 assert not bag.import_errors and bag.dags, bag.import_errors
 out = {}
@@ -248,7 +274,7 @@ def test_every_task_and_run_alerts_only_when_a_channel_is_configured(alerts):
     env = {"SFPD_ALERT_EMAILS": "ops@example.org", "SFPD_LATE_AFTER_HOURS": "2.5"} if alerts else {}
     done = subprocess.run(
         [sys.executable, "-c", CALLBACKS_AS_JSON, str(DAGS_FOLDER)],
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "plugins"), **env},
+        env={**os.environ, "PYTHONPATH": PYTHONPATH, **env},
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     dags = json.loads(done.stdout.strip().splitlines()[-1])

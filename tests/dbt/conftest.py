@@ -13,7 +13,7 @@ import pytest
 
 from sfpd.config import Settings
 from sfpd.lake import open_lake
-from sfpd.pipeline import extract_to_lake, merge_extract
+from sfpd.pipeline import Loader
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
@@ -46,10 +46,8 @@ def dbt_env(tmp_path_factory, replay_server) -> dict:
     warehouse = DuckDBWarehouse(state / "sfpd.duckdb")
     endpoint = SocrataEndpoint(host="127.0.0.1", port=replay_server.port, scheme="http")
     with SocrataSource(endpoint, page_size=5000) as source:
-        extract = extract_to_lake(
-            ALL_ROWS, source, open_lake((state / "lake").as_uri()), "wg3w-h783"
-        )
-    merge_extract(extract, warehouse, "dbt-tests")
+        lake = open_lake((state / "lake").as_uri())
+        Loader(source, lake, warehouse, "wg3w-h783", "dbt-tests").load(ALL_ROWS)
     return {
         **os.environ,
         **Settings.from_env().dbt_env(),

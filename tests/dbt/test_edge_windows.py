@@ -14,7 +14,7 @@ import pytest
 
 from sfpd.config import Settings
 from sfpd.lake import open_lake
-from sfpd.pipeline import extract_to_lake, merge_extract
+from sfpd.pipeline import Loader
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
@@ -48,8 +48,9 @@ def edge_env(request, tmp_path) -> tuple[str, dict]:
         server.replace_corpus(request.param(rows_in(server.corpus, WINDOW.soql_where())))
         endpoint = SocrataEndpoint(host="127.0.0.1", port=server.port, scheme="http")
         with SocrataSource(endpoint) as source:
-            extract = extract_to_lake(WINDOW, source, open_lake((tmp_path / "lake").as_uri()), "x")
-    merge_extract(extract, DuckDBWarehouse(tmp_path / "sfpd.duckdb"), "edge")
+            lake = open_lake((tmp_path / "lake").as_uri())
+            warehouse = DuckDBWarehouse(tmp_path / "sfpd.duckdb")
+            Loader(source, lake, warehouse, "x", "edge").load(WINDOW)
     env = {
         **os.environ,
         **Settings.from_env().dbt_env(),

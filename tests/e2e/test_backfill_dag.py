@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sfpd.lake import open_lake
-from sfpd.pipeline import extract_to_lake, merge_extract
+from sfpd.pipeline import Loader
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
@@ -55,9 +55,9 @@ def reference(replay_server, directory: Path) -> dict:
     warehouse = DuckDBWarehouse(directory / "reference.duckdb")
     endpoint = SocrataEndpoint(host="127.0.0.1", port=replay_server.port, scheme="http")
     with SocrataSource(endpoint) as source:
+        loader = Loader(source, open_lake(directory.as_uri()), warehouse, "wg3w-h783", "reference")
         for window in CHUNKS:
-            extract = extract_to_lake(window, source, open_lake(directory.as_uri()), "wg3w-h783")
-            merge_extract(extract, warehouse, "reference")
+            loader.load(window)
     return {"SFPD_DUCKDB_PATH": str(warehouse.path)}
 
 

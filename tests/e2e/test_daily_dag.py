@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -98,3 +100,18 @@ def test_a_rerun_reads_nothing_when_nothing_changed_upstream(printed, env):
     assert "Nothing changed upstream since the last catch-up" in log
     assert re.search(r"^  extract\s+skipped", log, re.MULTILINE)
     assert query(env, "SELECT * FROM sfpd_raw.incidents ORDER BY row_id") == raw
+
+
+def test_a_task_on_a_worker_with_other_settings_fails_naming_them(printed, env):
+    """The run's plan task recorded its settings (XCom); the same run's report, run again where
+    SFPD_RAW_SCHEMA differs (as on a worker whose environment differs from the DAG processor's),
+    fails before it reads anything, naming the setting and both values."""
+    airflow = Path(sys.executable).with_name("airflow")
+    done = subprocess.run(
+        [str(airflow), "tasks", "test", "sfpd_incidents_daily", "report",
+         anchor_for(RUN_DATE).isoformat()],
+        env={**env, "SFPD_RAW_SCHEMA": "elsewhere"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    output = done.stdout + done.stderr  # `tasks test` exits 0 whatever the task did
+    assert "new_state=failed" in output, output
+    assert "SFPD_RAW_SCHEMA is 'elsewhere' here but was 'sfpd_raw' in plan_window" in output

@@ -10,14 +10,8 @@ import logging
 
 import pytest
 
-from sfpd.pipeline import (
-    CatchUp,
-    IncompleteRead,
-    catch_up,
-    extract_to_lake,
-    merge_extract,
-    skip_reason,
-)
+from sfpd.extract import IncompleteRead
+from sfpd.pipeline import CatchUp, Loader
 from sfpd.schema import FIELD_NAMES
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse
@@ -44,8 +38,8 @@ def warehouse(tmp_path):
 
 def daily_run(source, lake, warehouse, run_id="daily"):
     """What sfpd_incidents_daily does: its window, then the catch-up."""
-    window = merge_extract(extract_to_lake(WINDOW, source, lake, ID), warehouse, run_id)
-    return window, catch_up(source, lake, warehouse, ID, run_id)
+    window = Loader(source, lake, warehouse, ID, run_id).load(WINDOW)
+    return window, Loader(source, lake, warehouse, ID, run_id).catch_up()
 
 
 def raw(warehouse) -> dict[str, tuple]:
@@ -90,7 +84,7 @@ def moved(row: dict, when: str) -> dict:
 def test_moved_edited_and_removed_rows_land_once_and_a_rerun_changes_nothing(
     server, source, lake, warehouse
 ):
-    merge_extract(extract_to_lake(OLD, source, lake, ID), warehouse, "backfill")
+    Loader(source, lake, warehouse, ID, "backfill").load(OLD)
     daily_run(source, lake, warehouse, "first")
     assert_level(server, warehouse)
     old = sorted(rows_in(server.corpus, OLD.soql_where()), key=lambda r: r["row_id"])
@@ -133,7 +127,7 @@ def test_moved_edited_and_removed_rows_land_once_and_a_rerun_changes_nothing(
 def test_a_failed_catch_up_does_not_move_the_watermark_and_the_next_run_catches_up(
     server, source, lake, warehouse
 ):
-    merge_extract(extract_to_lake(OLD, source, lake, ID), warehouse, "backfill")
+    Loader(source, lake, warehouse, ID, "backfill").load(OLD)
     daily_run(source, lake, warehouse, "first")
     watermark = warehouse.watermark()
     old = sorted(rows_in(server.corpus, OLD.soql_where()), key=lambda r: r["row_id"])
@@ -142,7 +136,7 @@ def test_a_failed_catch_up_does_not_move_the_watermark_and_the_next_run_catches_
 
     server.faults.count_offset = 1  # the server's count disagrees with its rows: no merge
     with pytest.raises(IncompleteRead):
-        catch_up(source, lake, warehouse, ID, "failed")
+        Loader(source, lake, warehouse, ID, "failed").catch_up()
     server.faults.count_offset = 0
     assert warehouse.watermark() == watermark
 
@@ -154,11 +148,11 @@ def test_a_failed_catch_up_does_not_move_the_watermark_and_the_next_run_catches_
 
 
 def test_the_catch_up_is_audited_and_pages_like_a_window(server, source, lake, warehouse):
-    merge_extract(extract_to_lake(OLD, source, lake, ID), warehouse, "backfill")
+    Loader(source, lake, warehouse, ID, "backfill").load(OLD)
     rows = rows_in(server.corpus, OLD.soql_where())
     server.upsert([{**row, "resolution": "Unfounded (reviewed)"} for row in rows[:4500]])
     source.page_size = 1000
-    caught = catch_up(source, lake, warehouse, ID, "big")
+    caught = Loader(source, lake, warehouse, ID, "big").catch_up()
     assert caught.changed.rows_read == caught.changed.rows_updated == 4500
     pages = [r for r in server.requests if ":updated_at >" in r.get("$where", "")]
     keyset = [r for r in pages if r.get("$order") == "row_id" and "IS NULL" not in r["$where"]]
@@ -181,7 +175,7 @@ def test_a_warehouse_holding_a_row_twice_from_before_is_repaired(
     server, source, lake, warehouse, caplog
 ):
     """Before 0.3 a row whose date moved across the window's start kept its old copy."""
-    merge_extract(extract_to_lake(OLD, source, lake, ID), warehouse, "backfill")
+    Loader(source, lake, warehouse, ID, "backfill").load(OLD)
     daily_run(source, lake, warehouse, "first")
     recent = sorted(rows_in(server.corpus, WINDOW.soql_where()), key=lambda r: r["row_id"])
     twice = [row["row_id"] for row in recent[:3]]
@@ -203,38 +197,42 @@ def test_nothing_changed_upstream_skips_the_reads_until_something_does(
 ):
     """The dataset's metadata (its last data change) against what the loads recorded: a run
     after an unchanged source reads nothing but the metadata; any change reads again."""
-    merge_extract(extract_to_lake(OLD, source, lake, ID), warehouse, "backfill")
+    check = Loader(source, lake, warehouse, ID, "check")
+    Loader(source, lake, warehouse, ID, "backfill").load(OLD)
     daily_run(source, lake, warehouse, "first")
     state = warehouse.source_state()
     changed_at = source.metadata().rows_updated_at
     assert state.rows_updated_at == state.caught_up_at == changed_at
 
     server.requests.clear()
-    assert "nothing changed upstream since" in skip_reason(source, warehouse, WINDOW)
-    assert catch_up(source, lake, warehouse, ID, "second") == CatchUp(None, 0)
+    assert "nothing changed upstream since" in Loader(
+        source, lake, warehouse, ID, "check"
+    ).skip_reason(WINDOW)
+    assert Loader(source, lake, warehouse, ID, "second").catch_up() == CatchUp(None, 0)
     assert server.requests == []  # the metadata only, no query
     # a day never loaded, on or before the first load's date: read
-    assert skip_reason(source, warehouse, Window(dt.date(2019, 8, 31), WINDOW.end)) is None
+    assert check.skip_reason(Window(dt.date(2019, 8, 31), WINDOW.end)) is None
     # days after the first load: their rows came in through the catch-ups
     today = dt.datetime.now(dt.UTC).date()
     ahead = Window(today + dt.timedelta(days=1), today + dt.timedelta(days=3))
-    assert skip_reason(source, warehouse, ahead) is not None
+    assert check.skip_reason(ahead) is not None
 
     server.upsert([{**rows_in(server.corpus, WINDOW.soql_where())[0], "resolution": "Unfounded"}])
-    assert skip_reason(source, warehouse, WINDOW) is None
-    assert catch_up(source, lake, warehouse, ID, "third").changed.rows_updated == 1
-    assert skip_reason(source, warehouse, WINDOW) is not None  # level again
+    assert check.skip_reason(WINDOW) is None
+    assert Loader(source, lake, warehouse, ID, "third").catch_up().changed.rows_updated == 1
+    assert check.skip_reason(WINDOW) is not None  # level again
     server.requests.clear()
-    assert catch_up(source, lake, warehouse, ID, "forced", force=True).days_differing == 0
+    assert Loader(source, lake, warehouse, ID, "forced").catch_up(force=True).days_differing == 0
     assert any("$group" in params for params in server.requests)  # read anyway
 
 
 def test_without_metadata_every_run_reads(server, source, lake, warehouse):
     """Any SODA 2.x server need not serve /api/views: nothing is skipped then."""
+    check = Loader(source, lake, warehouse, ID, "check")
     server.serve_metadata = False
     daily_run(source, lake, warehouse, "first")
     assert warehouse.source_state().rows_updated_at is None
-    assert skip_reason(source, warehouse, WINDOW) is None
+    assert check.skip_reason(WINDOW) is None
     server.requests.clear()
-    catch_up(source, lake, warehouse, ID, "second")
+    Loader(source, lake, warehouse, ID, "second").catch_up()
     assert any("$group" in params for params in server.requests)

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from sfpd.pipeline import IncompleteRead, TooManyRejects, extract_to_lake, merge_extract
+from sfpd.extract import IncompleteRead, TooManyRejects, extract_to_lake
+from sfpd.pipeline import Loader
 from sfpd.socrata import SocrataEndpoint, SocrataSource, SourceError, redact
 from sfpd.warehouse import DuckDBWarehouse, WarehouseLocked
 from sfpd.window import Window
@@ -33,7 +34,7 @@ def source(server):
 
 
 def load(window, source, lake, warehouse, **kwargs):
-    return merge_extract(extract_to_lake(window, source, lake, ID, **kwargs), warehouse, "run")
+    return Loader(source, lake, warehouse, ID, "run", **kwargs).load(window)
 
 
 def raw(warehouse, columns="* EXCLUDE (_loaded_at)"):
@@ -189,7 +190,7 @@ def test_failing_after_the_lake_write_then_retrying_leaves_no_duplicates(
     # task fails after the lake write, saying who holds the file and what to do.
     with holding(warehouse.path, seconds=60) as holder:
         with pytest.raises(WarehouseLocked) as caught:
-            merge_extract(extract, warehouse, "run")
+            Loader(source, lake, warehouse, ID, "run").merge(extract)
     message = str(caught.value)
     assert f"in use by PID {holder.pid} ({sys.executable} -c import duckdb" in message
     assert "waited 1 s and stopped without writing anything" in message
@@ -210,7 +211,8 @@ def test_a_merge_waits_for_another_process_to_let_go_of_the_warehouse(
     extract = extract_to_lake(WINDOW, source, lake, ID)
     with holding(warehouse.path, seconds=2):
         began = time.monotonic()
-        merge_extract(extract, warehouse, "run")  # waits for the holder, then merges
+        # waits for the holder, then merges
+        Loader(source, lake, warehouse, ID, "run").merge(extract)
     assert time.monotonic() - began >= 1
     check_exact(server, warehouse, WINDOW)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from sfpd.extract import extract_to_lake
 from sfpd.lake import GcsLake, LocalLake, open_lake, prune_lake
-from sfpd.pipeline import extract_to_lake
 from sfpd.window import Window
 from tests.emulators.servers import storage_client
 
@@ -70,7 +70,7 @@ def test_forty_daily_runs_leave_nothing_older_than_the_retention(source, lake, t
     back a day each): a prune keeps the last 30 days' and always the newest report."""
     now = dt.datetime.now(dt.UTC)
     window = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")  # a real folder to copy
-    folder = lake.window_dir("wg3w-h783", window.window["start"] + "_" + window.window["end"])
+    folder = lake.window_dir("wg3w-h783", window.scope.label)
     for age in range(40):
         copy = folder.with_name(f"2018-11-{age:02d}_copy")
         shutil.copytree(folder, copy)

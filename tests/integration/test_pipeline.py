@@ -1,12 +1,12 @@
-"""Extract to the lake (sfpd.pipeline.extract_to_lake): real rows from the replay server, page by
+"""Extract to the lake (sfpd.extract.extract_to_lake): real rows from the replay server, page by
 page into typed Parquet, the same files whichever API they came through."""
 
 import datetime as dt
 
 import pyarrow.parquet as pq
 
+from sfpd.extract import extract_to_lake
 from sfpd.lake import open_lake
-from sfpd.pipeline import extract_to_lake
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.window import Window
 

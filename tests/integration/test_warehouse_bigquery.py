@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sfpd.extract import extract_to_lake
 from sfpd.lake import GcsLake
-from sfpd.pipeline import catch_up, extract_to_lake, merge_extract, skip_reason
+from sfpd.pipeline import Loader
 from sfpd.schema import FIELD_NAMES
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import AUDIT_COLUMNS, BigQueryWarehouse, LocationMismatch, StagingRejected
@@ -56,16 +57,16 @@ def raw_rows(warehouse) -> list[tuple]:
 
 
 def test_bigquery_load_and_merge_then_rerun_changes_nothing(source, lake, warehouse):
-    merge_extract(extract_to_lake(AUTUMN_2019, source, lake, "wg3w-h783"), warehouse, RUN)
+    Loader(source, lake, warehouse, "wg3w-h783", RUN).load(AUTUMN_2019)
     autumn = raw_rows(warehouse)
-    result = merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse, RUN)
+    result = Loader(source, lake, warehouse, "wg3w-h783", RUN).load(NOV_DEC_2018)
     assert (result.rows_read, result.rows_inserted) == (11887, 11887)
     assert (result.rows_in_window_before, result.rows_in_window_after) == (0, 11887)
     after_first = raw_rows(warehouse)
     assert len({row[0] for row in after_first}) == len(after_first)  # row_id unique
     assert set(autumn) <= set(after_first)  # the other window is untouched
 
-    again = merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse, RUN)
+    again = Loader(source, lake, warehouse, "wg3w-h783", RUN).load(NOV_DEC_2018)
     assert again.rows_in_window_before == again.rows_in_window_after == 11887
     assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (0, 0, 0)
     assert raw_rows(warehouse) == after_first
@@ -74,7 +75,7 @@ def test_bigquery_load_and_merge_then_rerun_changes_nothing(source, lake, wareho
 
 
 def test_bigquery_types_come_from_the_one_schema(source, lake, warehouse):
-    merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse, RUN)
+    Loader(source, lake, warehouse, "wg3w-h783", RUN).load(NOV_DEC_2018)
     table = warehouse.client.get_table(f"{PROJECT}.{warehouse.dataset}.incidents")
     assert [field.name for field in table.schema] == [*FIELD_NAMES, "_loaded_at"]
     types = {field.name: field.field_type for field in table.schema}
@@ -85,7 +86,7 @@ def test_bigquery_types_come_from_the_one_schema(source, lake, warehouse):
 
 def test_unfit_staging_leaves_bigquery_raw_unchanged(source, lake, warehouse, gcs):
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
-    merge_extract(extract, warehouse, RUN)
+    Loader(source, lake, warehouse, ID, RUN).merge(extract)
     before = raw_rows(warehouse)
     client, bucket = gcs
     data = client.bucket(bucket).blob(extract.uris[0].split(f"{bucket}/", 1)[1]).download_as_bytes()
@@ -95,13 +96,13 @@ def test_unfit_staging_leaves_bigquery_raw_unchanged(source, lake, warehouse, gc
     client.bucket(bucket).blob("dup/part.parquet").upload_from_string(buffer.getvalue())
     dup = replace(extract, uris=[f"gs://{bucket}/dup/part.parquet"], rows=20)
     with pytest.raises(StagingRejected, match="10 repeated row_id"):
-        merge_extract(dup, warehouse, RUN)
+        Loader(source, lake, warehouse, ID, RUN).merge(dup)
     assert raw_rows(warehouse) == before
 
 
 def test_bigquery_repairs_rows_the_table_held_twice(source, lake, warehouse, caplog):
     """dedupe.sql's count comes back from a DML job as DuckDB's does from its DELETE."""
-    merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, ID), warehouse, RUN)
+    Loader(source, lake, warehouse, ID, RUN).load(NOV_DEC_2018)
     before = raw_rows(warehouse)
     raw = warehouse.table("incidents")
     warehouse.client.query(
@@ -110,7 +111,7 @@ def test_bigquery_repairs_rows_the_table_held_twice(source, lake, warehouse, cap
     ).result()
     assert len(raw_rows(warehouse)) == len(before) + 3
     with caplog.at_level(logging.WARNING, logger="sfpd.warehouse"):
-        again = merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, ID), warehouse, RUN)
+        again = Loader(source, lake, warehouse, ID, RUN).load(NOV_DEC_2018)
     assert "Removed 6 copies of row_ids the table held twice" in caplog.text
     assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (3, 0, 0)
     assert sorted(row[:-1] for row in raw_rows(warehouse)) == sorted(row[:-1] for row in before)
@@ -122,7 +123,7 @@ def test_bigquery_catch_up_moves_edits_and_removes_rows_wherever_they_are(lake, 
         endpoint = SocrataEndpoint(host="127.0.0.1", port=server.port, scheme="http")
         with SocrataSource(endpoint, page_size=5000) as source:
             for window in (NOV_DEC_2018, AUTUMN_2019):
-                merge_extract(extract_to_lake(window, source, lake, ID), warehouse, RUN)
+                Loader(source, lake, warehouse, ID, RUN).load(window)
             old = sorted(rows_in(server.corpus, NOV_DEC_2018.soql_where()), key=_row_id)
             recent = sorted(rows_in(server.corpus, AUTUMN_2019.soql_where()), key=_row_id)
             server.upsert(
@@ -132,8 +133,8 @@ def test_bigquery_catch_up_moves_edits_and_removes_rows_wherever_they_are(lake, 
             )
             server.delete(row["row_id"] for row in old[6:8])
 
-            window = merge_extract(extract_to_lake(AUTUMN_2019, source, lake, ID), warehouse, RUN)
-            caught = catch_up(source, lake, warehouse, ID, RUN)
+            window = Loader(source, lake, warehouse, ID, RUN).load(AUTUMN_2019)
+            caught = Loader(source, lake, warehouse, ID, RUN).catch_up()
 
             assert (window.rows_inserted, window.rows_updated, window.rows_deleted) == (0, 3, 3)
             assert (caught.changed.rows_read, caught.changed.rows_inserted) == (9, 3)
@@ -150,10 +151,11 @@ def test_bigquery_catch_up_moves_edits_and_removes_rows_wherever_they_are(lake, 
                 for row in rows_in(server.corpus, window.soql_where())
             }  # fmt: skip
             assert loaded == expected
-            again = catch_up(source, lake, warehouse, ID, RUN)
+            again = Loader(source, lake, warehouse, ID, RUN).catch_up()
             assert again.changed is None and again.reloaded == []
             # the next daily run reads nothing: the audit says the loads saw the source as it is
-            assert "nothing changed upstream" in skip_reason(source, warehouse, AUTUMN_2019)
+            check = Loader(source, lake, warehouse, ID, "check")
+            assert "nothing changed upstream" in check.skip_reason(AUTUMN_2019)
 
 
 def _row_id(row: dict) -> str:
@@ -173,7 +175,7 @@ def test_a_failure_between_the_merge_and_the_audit_leaves_every_table_as_it_was(
 ):
     """One load is one transaction (a session's): the MERGE and the quarantine's replacement
     are rolled back with the audit row that failed."""
-    merge_extract(extract_to_lake(AUTUMN_2019, source, lake, ID), warehouse, RUN)
+    Loader(source, lake, warehouse, ID, RUN).load(AUTUMN_2019)
     before = {name: table_rows(warehouse, name) for name in ("incidents", "incidents_rejects",
                                                                "load_audit")}  # fmt: skip
 
@@ -183,10 +185,11 @@ def test_a_failure_between_the_merge_and_the_audit_leaves_every_table_as_it_was(
     monkeypatch.setattr(warehouse, "record", fail)
     extract = extract_to_lake(NOV_DEC_2018, source, lake, ID)
     with pytest.raises(RuntimeError, match="injected"):
-        merge_extract(extract, warehouse, RUN)
+        Loader(source, lake, warehouse, ID, RUN).merge(extract)
     assert {name: table_rows(warehouse, name) for name in before} == before
     monkeypatch.undo()
-    assert merge_extract(extract, warehouse, RUN).rows_inserted == 11887  # the retry
+    retried = Loader(source, lake, warehouse, ID, RUN).merge(extract)
+    assert retried.rows_inserted == 11887  # the retry
 
 
 def test_an_audit_table_of_an_earlier_version_gets_the_column_it_lacks(emulators, caplog):

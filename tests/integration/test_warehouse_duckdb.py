@@ -11,12 +11,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from sfpd.extract import extract_to_lake
 from sfpd.lake import path_to_file_uri
-from sfpd.pipeline import extract_to_lake, merge_extract
+from sfpd.pipeline import Loader
 from sfpd.warehouse import DuckDBWarehouse, StagingRejected
 from sfpd.window import Window
 
 RUN = "test-run"
+ID = "wg3w-h783"
 NOV_DEC_2018 = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))
 AUTUMN_2019 = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))
 
@@ -33,11 +35,11 @@ def raw_rows(warehouse):
 
 def test_merge_loads_the_window_and_a_rerun_changes_nothing(source, lake, warehouse):
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
-    result = merge_extract(extract, warehouse, RUN)
+    result = Loader(source, lake, warehouse, ID, RUN).merge(extract)
     assert (result.rows_read, result.rows_inserted, result.rows_rejected) == (11887, 11887, 0)
     assert (result.rows_in_window_before, result.rows_in_window_after) == (0, 11887)
     before = raw_rows(warehouse)
-    again = merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse, RUN)
+    again = Loader(source, lake, warehouse, "wg3w-h783", RUN).load(NOV_DEC_2018)
     assert again.rows_in_window_before == again.rows_in_window_after == 11887
     assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (0, 0, 0)
     assert raw_rows(warehouse) == before  # byte-identical, _loaded_at included
@@ -46,7 +48,7 @@ def test_merge_loads_the_window_and_a_rerun_changes_nothing(source, lake, wareho
 def test_merge_updates_changed_rows_inserts_new_ones_and_leaves_other_windows(
     source, lake, warehouse
 ):
-    merge_extract(extract_to_lake(AUTUMN_2019, source, lake, "wg3w-h783"), warehouse, RUN)
+    Loader(source, lake, warehouse, "wg3w-h783", RUN).load(AUTUMN_2019)
     autumn = raw_rows(warehouse)
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
     # The first load of December misses one row and has an older resolution for another.
@@ -63,11 +65,11 @@ def test_merge_updates_changed_rows_inserts_new_ones_and_leaves_other_windows(
         ),
     )
     pq.write_table(older, path)
-    merge_extract(
-        replace(extract, rows=extract.rows - 1, rows_read=extract.rows - 1), warehouse, RUN
+    Loader(source, lake, warehouse, ID, RUN).merge(
+        replace(extract, rows=extract.rows - 1, rows_read=extract.rows - 1)
     )
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")  # upstream as it is now
-    result = merge_extract(extract, warehouse, RUN)
+    result = Loader(source, lake, warehouse, ID, RUN).merge(extract)
     assert (result.rows_in_window_before, result.rows_in_window_after) == (11886, 11887)
     assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (1, 1, 0)
     with warehouse.connect(read_only=True) as con:
@@ -86,19 +88,19 @@ def test_staging_with_repeated_keys_or_rows_outside_the_window_is_refused(
     source, lake, warehouse, tmp_path
 ):
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
-    merge_extract(extract, warehouse, RUN)
+    Loader(source, lake, warehouse, ID, RUN).merge(extract)
     before = raw_rows(warehouse)
     duplicated = pq.read_table(extract.uris[0].removeprefix("file://")).slice(0, 10)
     pq.write_table(pa.concat_tables([duplicated, duplicated]), tmp_path / "dup.parquet")
     dup = replace(extract, uris=[path_to_file_uri(tmp_path / "dup.parquet")], rows=20)
     with pytest.raises(StagingRejected, match="10 repeated row_id"):
-        merge_extract(dup, warehouse, RUN)
-    narrow = replace(extract, window={"start": "2018-12-01", "end": "2018-12-02"})
+        Loader(source, lake, warehouse, ID, RUN).merge(dup)
+    narrow = replace(extract, scope=Window(dt.date(2018, 12, 1), dt.date(2018, 12, 2)))
     with pytest.raises(StagingRejected, match="outside the window"):
-        merge_extract(narrow, warehouse, RUN)
+        Loader(source, lake, warehouse, ID, RUN).merge(narrow)
     short = replace(extract, rows=extract.rows + 1)
     with pytest.raises(StagingRejected, match="the extract wrote 11888"):
-        merge_extract(short, warehouse, RUN)
+        Loader(source, lake, warehouse, ID, RUN).merge(short)
     assert raw_rows(warehouse) == before
 
 
@@ -107,14 +109,14 @@ def test_a_refused_first_load_leaves_a_warehouse_the_retry_can_load(source, lake
     file rolls back its own work only, and the same warehouse object then loads the window."""
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
     with pytest.raises(StagingRejected, match="the extract wrote 11888"):
-        merge_extract(replace(extract, rows=extract.rows + 1), warehouse, RUN)
+        Loader(source, lake, warehouse, ID, RUN).merge(replace(extract, rows=extract.rows + 1))
     assert warehouse.watermark() is None  # the audit table is there, empty
-    assert merge_extract(extract, warehouse, RUN).rows_inserted == 11887
+    assert Loader(source, lake, warehouse, ID, RUN).merge(extract).rows_inserted == 11887
     assert len(raw_rows(warehouse)) == 11887
 
 
 def test_duckdb_file_is_a_real_database(source, lake, warehouse):
-    merge_extract(extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783"), warehouse, RUN)
+    Loader(source, lake, warehouse, "wg3w-h783", RUN).load(NOV_DEC_2018)
     with duckdb.connect(str(warehouse.path), read_only=True) as con:
         assert con.execute(
             "SELECT count(*) FROM sfpd_raw.incidents WHERE police_district = 'Out of SF'"
@@ -124,7 +126,7 @@ def test_duckdb_file_is_a_real_database(source, lake, warehouse):
 def test_a_failure_between_the_merge_and_the_audit_leaves_every_table_as_it_was(
     source, lake, warehouse, monkeypatch
 ):
-    merge_extract(extract_to_lake(AUTUMN_2019, source, lake, "wg3w-h783"), warehouse, RUN)
+    Loader(source, lake, warehouse, "wg3w-h783", RUN).load(AUTUMN_2019)
     tables = ("incidents", "incidents_rejects", "load_audit")
 
     def contents():
@@ -141,10 +143,11 @@ def test_a_failure_between_the_merge_and_the_audit_leaves_every_table_as_it_was(
     monkeypatch.setattr(warehouse, "record", fail)
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
     with pytest.raises(RuntimeError, match="injected"):
-        merge_extract(extract, warehouse, RUN)
+        Loader(source, lake, warehouse, ID, RUN).merge(extract)
     assert contents() == before
     monkeypatch.undo()
-    assert merge_extract(extract, warehouse, RUN).rows_inserted == 11887  # the retry
+    retried = Loader(source, lake, warehouse, ID, RUN).merge(extract)
+    assert retried.rows_inserted == 11887  # the retry
 
 
 def test_the_audit_gets_the_columns_it_lacks_once(warehouse, caplog):

@@ -12,7 +12,7 @@ from tests.conftest import PROJECT_ROOT
 
 CHECK = """
 import json, sys
-from sfpd.compat import dagbag_class
+from tests.dags.dagbag import dagbag_class
 DagBag = dagbag_class()
 import sfpd
 bag = DagBag(dag_folder=sys.argv[1])
@@ -42,7 +42,8 @@ def test_composer_bundle_imports_from_the_bucket_layout(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SFPD_")}
     env.update(
-        PYTHONPATH=str(bundle / "plugins"),  # Composer puts plugins/ on sys.path
+        # Composer puts plugins/ on sys.path; the project root only for tests.dags.dagbag
+        PYTHONPATH=os.pathsep.join([str(bundle / "plugins"), str(PROJECT_ROOT)]),
         AIRFLOW__CORE__DAGS_FOLDER=str(bundle / "dags"),
         AIRFLOW__CORE__PLUGINS_FOLDER=str(bundle / "plugins"),
     )

@@ -113,3 +113,18 @@ def test_alert_settings_default_to_no_channel_and_read_lists_and_durations():
         dt.timedelta(days=7),
         0,
     )
+
+
+def test_a_worker_whose_settings_differ_from_the_runs_is_refused_naming_each_setting():
+    recorded = Settings.from_env({}).recorded()
+    assert recorded["SFPD_WAREHOUSE"] == "duckdb"
+    Settings.from_env({}).check_recorded(recorded, "plan_window")  # the same: no error
+    worker = Settings.from_env({"SFPD_RAW_SCHEMA": "other", "SFPD_DBT_EXECUTION_MODE": "local"})
+    with pytest.raises(ConfigError) as refused:
+        worker.check_recorded(recorded, "plan_window")
+    message = str(refused.value)
+    assert "SFPD_RAW_SCHEMA is 'other' here but was 'sfpd_raw' in plan_window" in message
+    assert "SFPD_DBT_EXECUTION_MODE is 'local' here but was 'watcher'" in message
+    assert "SFPD_PAGE_SIZE" not in message
+    # a setting a run does not depend on may differ
+    Settings.from_env({"SFPD_PAGE_SIZE": "100"}).check_recorded(recorded, "plan_window")

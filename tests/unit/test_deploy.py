@@ -8,10 +8,10 @@ import ast
 
 import pytest
 
-from sfpd.compat import dagbag_class
 from sfpd_dev.local import pools
 from sfpd_dev.targets import docker_excludes, dockerignore, pins
 from tests.conftest import PROJECT_ROOT
+from tests.dags.dagbag import dagbag_class
 
 DOCKERIGNORE = dockerignore()
 

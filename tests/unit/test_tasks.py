@@ -7,11 +7,10 @@ WINDOW = {"start": "2018-11-01", "end": "2019-01-01"}
 
 
 def test_a_forced_pull_reads_without_asking_the_source_or_the_warehouse(monkeypatch, tmp_path):
-    monkeypatch.setenv("SFPD_FORCE_PULL", "true")
     # neither is reachable: a connection to a closed port, a DuckDB file in a missing folder
     monkeypatch.setenv(
         "AIRFLOW_CONN_SOCRATA_DEFAULT",
         '{"conn_type": "http", "host": "127.0.0.1", "port": 9, "schema": "http"}',
     )
     monkeypatch.setenv("SFPD_DUCKDB_PATH", str(tmp_path / "missing" / "sfpd.duckdb"))
-    assert source_changed.function(WINDOW) is True
+    assert source_changed.function(WINDOW, params={"force_pull": True}) is True
