@@ -107,6 +107,38 @@ def _checked(env: Mapping[str, str], name: str, default: str | None) -> str | No
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not supported; use one of {choices}")
+    return value
+
+
+def _absolute_path(env: Mapping[str, str], name: str, default: Path | None) -> Path | None:
+    value = env.get(name) or default
+    if value is not None and not Path(value).is_absolute():
+        raise ConfigError(f"{name} must be an absolute path, not {value}")
+    return Path(value) if value is not None else None
+
+
+def _lake_uri(env: Mapping[str, str], root: Path, warehouse: str) -> str:
+    """SFPD_LAKE_URI: a local folder for DuckDB, a GCS bucket (and prefix) for BigQuery."""
+    lake_uri = env.get("SFPD_LAKE_URI", (root / "data" / "lake").as_uri())
+    if lake_uri.startswith("gs://") and not lake_uri.removeprefix("gs://").strip("/"):
+        raise ConfigError(f"SFPD_LAKE_URI={lake_uri!r} names no bucket: gs://bucket/prefix")
+    if warehouse == "duckdb" and not lake_uri.startswith("file:///"):
+        raise ConfigError(
+            f"SFPD_WAREHOUSE=duckdb loads the lake from local files: "
+            f"SFPD_LAKE_URI={lake_uri!r} must be file:///absolute/path "
+            "(a gs:// lake needs SFPD_WAREHOUSE=bigquery)"
+        )
+    if warehouse == "bigquery" and not lake_uri.startswith("gs://"):
+        raise ConfigError(
+            "SFPD_WAREHOUSE=bigquery loads from GCS: set SFPD_LAKE_URI=gs://bucket/prefix"
+        )
+    return lake_uri
+
+
 @dataclass(frozen=True)
 class Settings:
     warehouse: str
@@ -147,14 +179,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         root = Path(env.get("SFPD_PROJECT_ROOT", PROJECT_ROOT))
-        warehouse = env.get("SFPD_WAREHOUSE", "duckdb").strip().lower()
-        if warehouse not in WAREHOUSES:
-            raise ConfigError(
-                f"SFPD_WAREHOUSE={warehouse!r} is not supported; use one of {WAREHOUSES}"
-            )
-        duckdb_path = Path(env.get("SFPD_DUCKDB_PATH", root / "data" / "warehouse" / "sfpd.duckdb"))
-        if not duckdb_path.is_absolute():
-            raise ConfigError(f"SFPD_DUCKDB_PATH must be an absolute path, not {duckdb_path}")
+        warehouse = _choice(env, "SFPD_WAREHOUSE", "duckdb", WAREHOUSES)
+        duckdb_path = _absolute_path(env, "SFPD_DUCKDB_PATH", root / "data/warehouse/sfpd.duckdb")
         page_size = _number(env, "SFPD_PAGE_SIZE", MAX_PAGE_SIZE, int, 1, MAX_PAGE_SIZE)
         max_reject_share = _number(
             env, "SFPD_MAX_REJECT_SHARE", DEFAULT_MAX_REJECT_SHARE, float, 0, 1, " (0.01 = 1%)"
@@ -167,39 +193,18 @@ class Settings:
         task_retries = _number(env, "SFPD_TASK_RETRIES", DEFAULT_TASK_RETRIES, int, 0)
         late_after = _number(env, "SFPD_LATE_AFTER_HOURS", DEFAULT_LATE_AFTER_HOURS, float, 0.01)
         stale_after = _number(env, "SFPD_STALE_AFTER_DAYS", DEFAULT_STALE_AFTER_DAYS, float, 0.1)
-        lake_uri = env.get("SFPD_LAKE_URI", (root / "data" / "lake").as_uri())
-        if lake_uri.startswith("gs://") and not lake_uri.removeprefix("gs://").strip("/"):
-            raise ConfigError(f"SFPD_LAKE_URI={lake_uri!r} names no bucket: gs://bucket/prefix")
         gcp_project = _checked(env, "SFPD_GCP_PROJECT", None)
-        if warehouse == "duckdb" and not lake_uri.startswith("file:///"):
-            raise ConfigError(
-                f"SFPD_WAREHOUSE=duckdb loads the lake from local files: "
-                f"SFPD_LAKE_URI={lake_uri!r} must be file:///absolute/path "
-                "(a gs:// lake needs SFPD_WAREHOUSE=bigquery)"
-            )
-        if warehouse == "bigquery":
-            if not gcp_project:
-                raise ConfigError("SFPD_WAREHOUSE=bigquery needs SFPD_GCP_PROJECT (the project id)")
-            if not lake_uri.startswith("gs://"):
-                raise ConfigError(
-                    "SFPD_WAREHOUSE=bigquery loads from GCS: set SFPD_LAKE_URI=gs://bucket/prefix"
-                )
-        dbt_execution_mode = (
-            env.get("SFPD_DBT_EXECUTION_MODE", DEFAULT_DBT_EXECUTION_MODE[warehouse])
-            .strip()
-            .lower()
-        )
-        if dbt_execution_mode not in DBT_EXECUTION_MODES:
-            raise ConfigError(
-                f"SFPD_DBT_EXECUTION_MODE={dbt_execution_mode!r} is not supported; "
-                f"use one of {DBT_EXECUTION_MODES}"
-            )
+        if warehouse == "bigquery" and not gcp_project:
+            raise ConfigError("SFPD_WAREHOUSE=bigquery needs SFPD_GCP_PROJECT (the project id)")
+        lake_uri = _lake_uri(env, root, warehouse)
+        dbt_execution_mode = _choice(
+            env, "SFPD_DBT_EXECUTION_MODE", DEFAULT_DBT_EXECUTION_MODE[warehouse],
+            DBT_EXECUTION_MODES,
+        )  # fmt: skip
         force_pull = env.get("SFPD_FORCE_PULL", "false").strip().lower()
         if force_pull not in _BOOLEANS:
             raise ConfigError(f"SFPD_FORCE_PULL={force_pull!r} is not one of {sorted(_BOOLEANS)}")
-        profiles_yml = env.get("SFPD_DBT_PROFILES_YML")
-        if profiles_yml and not Path(profiles_yml).is_absolute():
-            raise ConfigError(f"SFPD_DBT_PROFILES_YML must be an absolute path, not {profiles_yml}")
+        profiles_yml = _absolute_path(env, "SFPD_DBT_PROFILES_YML", None)
         return cls(
             warehouse=warehouse,
             duckdb_path=duckdb_path,
@@ -217,7 +222,7 @@ class Settings:
             dbt_execution_mode=dbt_execution_mode,
             dbt_virtualenv_dir=Path(env.get("SFPD_DBT_VIRTUALENV_DIR", cls.dbt_virtualenv_dir)),
             force_pull=_BOOLEANS[force_pull],
-            dbt_profiles_yml=Path(profiles_yml) if profiles_yml else None,
+            dbt_profiles_yml=profiles_yml,
             task_retries=task_retries,
             alert_emails=tuple(
                 a.strip() for a in env.get("SFPD_ALERT_EMAILS", "").split(",") if a.strip()

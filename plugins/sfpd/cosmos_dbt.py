@@ -1,14 +1,33 @@
-"""The dbt project as Airflow task groups (astronomer-cosmos), configured in one place."""
+"""The dbt project as Airflow task groups (astronomer-cosmos), configured in one place.
+
+Cosmos is used through its public classes and arguments, and no private attribute of a Cosmos
+object is read or set. Where its behaviour is changed, each place says why (checked against
+Cosmos 1.15.1; look again at each upgrade):
+
+1. :func:`dbt_task_group` sets ``ProjectConfig.manifest_path`` back to the local path after
+   construction: Cosmos wraps it in an ObjectStoragePath (for remote manifests), whose first use
+   registers every provider's filesystems at each parse of the DAG file (docs/benchmarks.md,
+   "DAG parse"); Cosmos has no argument to keep a local path.
+2. :func:`_sensors_after_producer`: in a DbtTaskGroup (unlike a DbtDag) Cosmos 1.15 starts the
+   watcher's first sensors beside the producer; they are put after it (Airflow's public task
+   API) so that `airflow dags test`, which runs one task at a time, does not wait forever.
+3. :func:`_mart_outlets` adds our Assets to the tasks Cosmos made (its public ``tasks_map`` and
+   ``dbt_graph``): Cosmos's own AssetAlias does not show in Airflow 3's Assets list.
+4. :class:`sfpd.dbt_profile.GoogleCloudConnectionProfileMapping` chooses among Cosmos's three
+   Google profile mappings when a task first renders the profile, where Cosmos's
+   ``get_automatic_profile_mapping`` reads the connection at parse.
+5. On DuckDB every dbt task gets Airflow's ``pre_execute`` (:func:`wait_for_warehouse`) through
+   Cosmos's ``operator_args``: dbt-duckdb fails at once on a locked file, where our tasks wait.
+"""
 
 from __future__ import annotations
 
 import logging
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import TaskGroup, TriggerRule
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
 from cosmos.constants import (
     PRODUCER_WATCHER_TASK_ID,
     DbtResourceType,
@@ -18,23 +37,16 @@ from cosmos.constants import (
     TestBehavior,
     TestIndirectSelection,
 )
-from cosmos.exceptions import CosmosValueError
 from cosmos.operators.local import DbtDocsLocalOperator, DbtSourceLocalOperator
 from cosmos.operators.virtualenv import DbtDocsVirtualenvOperator, DbtSourceVirtualenvOperator
-from cosmos.profiles import (
-    BaseProfileMapping,
-    GoogleCloudOauthProfileMapping,
-    GoogleCloudServiceAccountDictProfileMapping,
-    GoogleCloudServiceAccountFileProfileMapping,
-)
 
 from sfpd.assets import mart_asset
 from sfpd.config import Settings
+from sfpd.dbt_profile import profile_config
 from sfpd.pools import pools_for
 
 log = logging.getLogger(__name__)
 
-DBT_THREADS = 8
 # What `dbt docs generate` writes and the docs page reads (Cosmos's dbt docs in the Airflow UI).
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 # Watcher sensors look at the producer's results this often (seconds) when they defer.
@@ -45,60 +57,6 @@ class ManifestMissing(FileNotFoundError):
     pass
 
 
-class GoogleCloudConnectionProfileMapping(BaseProfileMapping):
-    """dbt's BigQuery profile authenticated the way the Airflow GCP connection's hook is: a
-    service-account key file (extra ``key_path``), a key JSON (extra ``keyfile_dict``), else
-    OAuth with the default credentials (Composer's service account, workload identity, ADC).
-
-    Cosmos's mapping for that kind is chosen when a task first needs the profile: parsing a DAG
-    never reads the connection."""
-
-    airflow_connection_type = "google_cloud_platform"
-    dbt_profile_type = "bigquery"
-    KINDS: tuple[type[BaseProfileMapping], ...] = (
-        GoogleCloudServiceAccountFileProfileMapping,
-        GoogleCloudServiceAccountDictProfileMapping,
-        GoogleCloudOauthProfileMapping,
-    )
-
-    def _mapping(self, kind: type[BaseProfileMapping]) -> BaseProfileMapping:
-        return kind(
-            self.conn_id, self.profile_args, self.disable_event_tracking, self.dbt_config_vars
-        )
-
-    @cached_property
-    def chosen(self) -> BaseProfileMapping:
-        for kind in self.KINDS:
-            mapping = self._mapping(kind)
-            mapping._conn = self.conn  # read once
-            if mapping.can_claim_connection():
-                return mapping
-        raise CosmosValueError(
-            f"Airflow connection {self.conn_id!r} cannot authenticate dbt on BigQuery: it must be "
-            "a Google Cloud connection, and a project must be set (SFPD_GCP_PROJECT or the "
-            "connection's extra `project`)."
-        )
-
-    def can_claim_connection(self) -> bool:
-        return self.chosen.can_claim_connection()
-
-    @property
-    def dbt_profile_method(self) -> str | None:  # type: ignore[override]
-        return self.chosen.dbt_profile_method
-
-    @property
-    def profile(self) -> dict[str, Any]:
-        return self.chosen.profile
-
-    @property
-    def mock_profile(self) -> dict[str, Any]:  # parse time: no connection read
-        return self._mapping(GoogleCloudOauthProfileMapping).mock_profile
-
-    @property
-    def env_vars(self) -> dict[str, str]:
-        return self.chosen.env_vars
-
-
 def lineage_enabled() -> bool:
     """True when OpenLineage events are sent: its provider is installed and a transport is
     configured (the provider's own test)."""
@@ -107,33 +65,6 @@ def lineage_enabled() -> bool:
     except ImportError:
         return False
     return not is_disabled()
-
-
-def profile_config(settings: Settings) -> ProfileConfig:
-    """DuckDB: the checked-in profiles.yml (paths from env vars). BigQuery: from the Airflow GCP
-    connection (:class:`GoogleCloudConnectionProfileMapping`), with threads and location set.
-    SFPD_DBT_PROFILES_YML: a profiles.yml of your own instead, its target named after the
-    warehouse."""
-    if settings.warehouse == "bigquery" and settings.dbt_profiles_yml is None:
-        return ProfileConfig(
-            profile_name="sfpd",
-            target_name="bigquery",
-            profile_mapping=GoogleCloudConnectionProfileMapping(
-                conn_id=settings.gcp_conn_id,
-                profile_args={
-                    "project": settings.gcp_project,
-                    "dataset": "sfpd",
-                    "location": settings.bq_location,
-                    "threads": DBT_THREADS,
-                },
-            ),
-        )
-    return ProfileConfig(
-        profile_name="sfpd",
-        target_name=settings.warehouse,
-        profiles_yml_filepath=settings.dbt_profiles_yml
-        or settings.dbt_project_dir / "profiles.yml",
-    )
 
 
 def wait_for_warehouse(context: object = None) -> None:

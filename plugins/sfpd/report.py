@@ -91,9 +91,9 @@ def daily_series(trend: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
-def _figures(data: ReportData) -> dict[str, go.Figure]:
+def _daily_figure(daily_trend: pd.DataFrame) -> go.Figure:
     daily = go.Figure()
-    for group, rows in daily_series(data.daily_trend).items():
+    for group, rows in daily_series(daily_trend).items():
         colour = GROUP_COLOURS.get(group)
         daily.add_scatter(
             x=rows.index,
@@ -118,9 +118,12 @@ def _figures(data: ReportData) -> dict[str, go.Figure]:
         legend={"orientation": "h", "y": -0.15},  # below: the right axis needs the margin
         height=520,
     )
+    return daily
 
+
+def _monthly_figure(monthly_trend: pd.DataFrame) -> go.Figure:
     monthly = go.Figure()
-    for group, rows in data.monthly_trend.groupby("category_group"):
+    for group, rows in monthly_trend.groupby("category_group"):
         monthly.add_bar(
             x=rows["month_start_date"],
             y=rows["reports"],
@@ -128,26 +131,24 @@ def _figures(data: ReportData) -> dict[str, go.Figure]:
             marker_color=GROUP_COLOURS.get(group),
         )
     monthly.update_layout(title="Reports per month by category group", barmode="stack")
+    return monthly
 
-    rates = data.resolution_rates.iloc[::-1]
+
+def _resolution_figure(resolution_rates: pd.DataFrame) -> go.Figure:
+    rates = resolution_rates.iloc[::-1]
     resolution = go.Figure()
-    resolution.add_bar(
-        y=rates["category"],
-        x=rates["cited_or_arrested_rate"],
-        orientation="h",
-        name="cited or arrested",
-    )
-    resolution.add_bar(
-        y=rates["category"],
-        x=rates["cleared_rate"],
-        orientation="h",
-        name="cleared (incl. exceptional)",
-    )
+    for column, name in (("cited_or_arrested_rate", "cited or arrested"),
+                         ("cleared_rate", "cleared (incl. exceptional)")):  # fmt: skip
+        resolution.add_bar(y=rates["category"], x=rates[column], orientation="h", name=name)
     resolution.update_layout(
         title=f"Resolution rates of the {TOP} largest categories",
         xaxis={"tickformat": ".0%"},
         height=560,
     )
+    return resolution
+
+
+def _figures(data: ReportData) -> dict[str, go.Figure]:
     return {
         "neighborhood_by_day": _heatmap(
             data.neighborhood_by_day,
@@ -161,9 +162,9 @@ def _figures(data: ReportData) -> dict[str, go.Figure]:
             "day_of_week",
             "Reports by day of week and hour (precise times)",
         ),
-        "daily_trend": daily,
-        "monthly_trend": monthly,
-        "resolution_rates": resolution,
+        "daily_trend": _daily_figure(data.daily_trend),
+        "monthly_trend": _monthly_figure(data.monthly_trend),
+        "resolution_rates": _resolution_figure(data.resolution_rates),
     }
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from sfpd.config import ConfigError, Settings
-from sfpd.cosmos_dbt import DBT_THREADS, GoogleCloudConnectionProfileMapping, profile_config
+from sfpd.dbt_profile import DBT_THREADS, GoogleCloudConnectionProfileMapping, profile_config
 from tests.conftest import PROJECT_ROOT
 
 BIGQUERY = {
