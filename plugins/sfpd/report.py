@@ -95,22 +95,14 @@ def _daily_figure(daily_trend: pd.DataFrame) -> go.Figure:
     daily = go.Figure()
     for group, rows in daily_series(daily_trend).items():
         colour = GROUP_COLOURS.get(group)
-        daily.add_scatter(
-            x=rows.index,
-            y=rows["reports"],
-            name=f"{group} (daily)",
-            mode="lines",
-            line={"width": 1, "color": colour},
-            opacity=0.35,
-        )
-        daily.add_scatter(
-            x=rows.index,
-            y=rows["rolling_28d_reports"],
-            name=f"{group} (rolling 28 days)",
-            mode="lines",
-            line={"width": 2.5, "color": colour},
-            yaxis="y2",
-        )
+        for column, label, style in (
+            ("reports", "daily", {"line": {"width": 1, "color": colour}, "opacity": 0.35}),
+            ("rolling_28d_reports", "rolling 28 days",
+             {"line": {"width": 2.5, "color": colour}, "yaxis": "y2"}),
+        ):  # fmt: skip
+            daily.add_scatter(
+                x=rows.index, y=rows[column], name=f"{group} ({label})", mode="lines", **style
+            )
     daily.update_layout(
         title="Reports per day by category group, and the rolling 28-day count",
         yaxis={"title": "reports per day"},
