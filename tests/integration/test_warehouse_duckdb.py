@@ -140,7 +140,7 @@ def test_a_failure_between_the_merge_and_the_audit_leaves_every_table_as_it_was(
     def fail(*args, **kwargs):
         raise RuntimeError("injected: the audit row was not written")
 
-    monkeypatch.setattr(warehouse, "record", fail)
+    monkeypatch.setattr(warehouse, "_insert_audit", fail)
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
     with pytest.raises(RuntimeError, match="injected"):
         Loader(source, lake, warehouse, ID, RUN).merge(extract)

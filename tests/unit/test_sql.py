@@ -29,8 +29,13 @@ SCOPES = {
 }
 
 
+def folder(name: str) -> set[str]:
+    return {path.stem for path in (SQL_DIR / name).glob("*.sql")}
+
+
 def statements(dialect: str) -> set[str]:
-    return {path.stem for path in (SQL_DIR / dialect).glob("*.sql")}
+    """What an engine runs: the shared statements (sql/load/) and its own (sql/<dialect>/)."""
+    return folder("load") | folder(dialect)
 
 
 def test_both_dialects_hold_the_same_statements():
@@ -38,6 +43,16 @@ def test_both_dialects_hold_the_same_statements():
     earlier version partitioned by day to months (DuckDB has no partitions)."""
     assert statements("duckdb") - {"load"} == statements("bigquery") - {"repartition"}
     assert "merge" in statements("bigquery")
+
+
+def test_each_statement_is_written_once():
+    """A dialect's folder holds only what its engine does its own way (making tables and
+    columns) or alone; every other statement is one file for both."""
+    assert not folder("load") & (folder("duckdb") | folder("bigquery"))
+    assert folder("duckdb") & folder("bigquery") == {"create_tables", "add_audit_columns"}
+    for name in folder("duckdb") & folder("bigquery"):
+        duckdb_sql = (SQL_DIR / "duckdb" / f"{name}.sql").read_text()
+        assert duckdb_sql != (SQL_DIR / "bigquery" / f"{name}.sql").read_text(), name
 
 
 # what the statements that need more than a scope are rendered with
@@ -55,10 +70,9 @@ CONTEXT = {
 def test_every_statement_renders_and_parses_in_its_dialect(dialect, scope):
     warehouse = WAREHOUSES[dialect]
     for name in sorted(statements(dialect) - {"load"}):
-        sql = warehouse.render(
-            f"{dialect}/{name}.sql", scope, dt.datetime(2026, 11, 26), [dt.date(2019, 10, 2)],
-            **CONTEXT,
-        )  # fmt: skip
+        sql = warehouse.sql(
+            name, scope, dt.datetime(2026, 11, 26), [dt.date(2019, 10, 2)], **CONTEXT
+        )
         parsed = [tree for tree in sqlglot.parse(sql, dialect=dialect) if tree]
         assert parsed, name
         assert "'None'" not in sql and "{{" not in sql, name
@@ -161,8 +175,7 @@ def raw_reads(tree: exp.Expression) -> list[tuple[exp.Expression, exp.Table]]:
 @pytest.mark.parametrize("scope", SCOPES.values(), ids=SCOPES.keys())
 def test_every_read_of_the_raw_table_carries_a_constant_partition_predicate(scope):
     for name in sorted(statements("bigquery") - set(MUST_SCAN)):
-        sql = SQL.render(f"bigquery/{name}.sql", scope, dt.datetime(2026, 11, 26),
-                         [dt.date(2019, 10, 2)], **CONTEXT)  # fmt: skip
+        sql = SQL.sql(name, scope, dt.datetime(2026, 11, 26), [dt.date(2019, 10, 2)], **CONTEXT)
         for tree in filter(None, sqlglot.parse(sql, dialect="bigquery")):
             for reader, table in raw_reads(tree):
                 alias = table.alias_or_name
@@ -270,7 +283,7 @@ def test_no_job_modifies_more_than_4000_partitions_through_2040():
 
 def test_the_audits_missing_columns_are_added_in_one_bigquery_statement():
     missing = [("kind", "STRING"), ("source_rows_updated_at", "TIMESTAMP")]
-    sql = SQL.render("bigquery/add_audit_columns.sql", missing=missing)
+    sql = SQL.sql("add_audit_columns", missing=missing)
     (alter,) = sqlglot.parse(sql, dialect="bigquery")  # one statement: one metadata update
     assert isinstance(alter, exp.Alter)
     assert [a.this.name for a in alter.args["actions"]] == ["kind", "source_rows_updated_at"]
@@ -287,7 +300,7 @@ def test_a_raw_table_partitioned_by_day_is_moved_to_months_once():
     month.time_partitioning = bigquery.TimePartitioning(type_="MONTH", field="incident_date")
     assert partitioned_by_day(day) and not partitioned_by_day(month)
     assert not partitioned_by_day(bigquery.Table("p.d.incidents"))
-    move = sqlglot.parse(SQL.render("bigquery/repartition.sql", **CONTEXT), dialect="bigquery")
+    move = sqlglot.parse(SQL.sql("repartition", **CONTEXT), dialect="bigquery")
     create, drop, rename = move
     assert isinstance(create, exp.Create) and create.args.get("replace")
     partition = create.find(exp.PartitionedByProperty).this.sql("bigquery")
@@ -296,6 +309,6 @@ def test_a_raw_table_partitioned_by_day_is_moved_to_months_once():
     assert isinstance(drop, exp.Drop) and drop.find(exp.Table).sql("bigquery") == RAW
     assert isinstance(rename, exp.Alter)
     # stopped after the DROP: the next run renames the copy, nothing else
-    finish = SQL.render("bigquery/repartition.sql", **{**CONTEXT, "finish": True})
+    finish = SQL.sql("repartition", **{**CONTEXT, "finish": True})
     (only,) = sqlglot.parse(finish, dialect="bigquery")
     assert isinstance(only, exp.Alter)

@@ -1,10 +1,13 @@
 """SQL lives in the .sql files beside this module; column lists come from sfpd.schema.
 
-``duckdb/`` and ``bigquery/`` hold the same statements under the same names (the warehouse's
-algorithm runs them in order: sfpd.warehouse), so ``diff -r`` shows only dialect differences;
-DuckDB has one more, ``load.sql`` (BigQuery loads files with a load job). ``_scope.sql`` (the
-window as literal dates) and ``_macros.sql`` (column lists) serve both; ``report/`` reads the
-marts in SQL both engines take, naming each table through ``mart(name)``."""
+``load/`` holds the warehouse's statements, each written once (the algorithm runs them in
+order: sfpd.warehouse); what the dialects write differently (function names, parameter markers,
+``MERGE INTO ... RETURNING``) are the macros of ``_dialect/duckdb.sql`` and
+``_dialect/bigquery.sql``, imported as ``d``. ``duckdb/`` and ``bigquery/`` hold only what an
+engine does its own way or alone (making tables, loading files, repartitioning). ``_scope.sql``
+(the window as literal dates) and ``_macros.sql`` (column lists) serve all; ``report/`` reads
+the marts in SQL both engines take, naming each table through ``mart(name)``. Keywords and
+functions are upper case, names lower case."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import re
 import sys
 import time
 
-MODULE = "sfpd.warehouse"
+MODULE = "sfpd.warehouse.duckdb_engine"
 
 
 def _pausing(merge):
@@ -24,9 +24,9 @@ def _pausing(merge):
         changes = merge(self, sql)
         marker = os.environ["SFPD_TEST_PAUSE_MARKER"]
         if os.environ["SFPD_TEST_PAUSE_MERGE_OF"] in sql and not os.path.exists(marker):
-            stamp = int(re.search(r"make_timestamp\((\d+)\)", sql)[1])
-            raw = self.table("incidents")
-            (stamped,) = self._con.execute(
+            stamp = int(re.search(r"MAKE_TIMESTAMP\((\d+)\)", sql)[1])
+            raw = self.warehouse.table("incidents")
+            (stamped,) = self.con.execute(
                 f"SELECT count(*) FROM {raw} WHERE _loaded_at = make_timestamp({stamp})"
             ).fetchone()
             with open(marker + ".tmp", "w") as handle:
@@ -40,7 +40,7 @@ def _pausing(merge):
 
 
 class _Patch(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Wraps DuckDBWarehouse._merge once sfpd.warehouse is imported."""
+    """Wraps DuckDBSession.merge once sfpd.warehouse.duckdb_engine is imported."""
 
     def find_spec(self, name, path=None, target=None):
         if name != MODULE:
@@ -58,7 +58,7 @@ class _Patch(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        module.DuckDBWarehouse._merge = _pausing(module.DuckDBWarehouse._merge)
+        module.DuckDBSession.merge = _pausing(module.DuckDBSession.merge)
 
 
 if os.environ.get("SFPD_TEST_PAUSE_MARKER"):

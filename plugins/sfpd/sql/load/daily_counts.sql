@@ -1,3 +1,4 @@
+{% import "_dialect/" ~ dialect ~ ".sql" as d -%}
 -- Rows per incident day as the source would count them: merged plus quarantined. Scans the
 -- raw table's incident_date column and the quarantine.
 SELECT day, SUM(n) AS n
@@ -7,9 +8,7 @@ FROM (
     GROUP BY day
     UNION ALL
     SELECT
-        SAFE.PARSE_DATE(
-            '%Y-%m-%d', SUBSTR(JSON_VALUE(raw_json, '$.incident_datetime'), 1, 10)
-        ) AS day,
+        {{ d.date_prefix(d.json_string("raw_json", "$.incident_datetime")) }} AS day,
         COUNT(DISTINCT raw_json) AS n
     FROM {{ rejects }}
     GROUP BY day

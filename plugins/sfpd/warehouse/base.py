@@ -1,0 +1,254 @@
+"""The one load algorithm (:meth:`Warehouse.merge_window`) and what every engine shares.
+
+An engine (:mod:`.duckdb_engine`, :mod:`.bigquery_engine`) says only how it names a table and
+opens a :class:`Session`: how a statement runs, Parquet files load into a table, a MERGE
+reports its counts and a transaction is kept. The statements are ``sql/load/<name>.sql``,
+written once (the dialects' differences are macros: ``sql/_dialect/<dialect>.sql``), or
+``sql/<dialect>/<name>.sql`` where the engines really differ (making tables, loading files).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import pyarrow as pa
+
+from sfpd.config import MARTS_SCHEMA
+from sfpd.sql import render as render_template
+from sfpd.warehouse.checks import checked_changes, refuse_unfit_staging
+from sfpd.warehouse.records import (
+    AUDIT_COLUMNS,
+    Check,
+    MergeResult,
+    SourceState,
+    audit_parameters,
+)
+from sfpd.warehouse.session import Session
+from sfpd.window import Scope, Window
+
+log = logging.getLogger(__name__)
+
+RAW_TABLE = "incidents"
+STAGING_TABLE = "incidents_staging"
+REJECTS_TABLE = "incidents_rejects"
+REJECTS_STAGING_TABLE = "incidents_rejects_staging"
+AUDIT_TABLE = "load_audit"
+CLUSTER_BY = ("incident_date", "police_district", "incident_category", "analysis_neighborhood")
+REJECT_COLUMNS = [("raw_json", "STRING"), ("reason", "STRING")]  # the rejects file (both dialects)
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+_EPOCH, _MICROSECOND = dt.datetime(1970, 1, 1), dt.timedelta(microseconds=1)
+
+
+def _log_deduplicated(rows: int) -> None:
+    if rows:
+        log.warning("Removed %d copies of row_ids the table held twice; inserted once now", rows)
+
+
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A timestamp as naive UTC: BigQuery's TIMESTAMPs come aware, DuckDB's naive (UTC)."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _now() -> dt.datetime:
+    """The load time, UTC, to the microsecond (both warehouses store it exactly): it stamps the
+    rows a MERGE writes, so one load's rows can be counted."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Warehouse(ABC):
+    """The raw, staging, quarantine and audit tables of one schema (a BigQuery dataset), and
+    the marts dbt builds beside them. What differs between engines is the abstract methods."""
+
+    dialect: str  # its macros and own statements: sql/_dialect/<dialect>.sql, sql/<dialect>/
+    columns: list[tuple[str, str]]  # the raw table's columns in its types (sfpd.schema)
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self._tables_created = False  # by this instance: one catch-up reads and merges often
+
+    @abstractmethod
+    def table(self, name: str, schema: str | None = None) -> str:
+        """A table of this warehouse's schema (or of ``schema``), quoted for its SQL."""
+
+    @abstractmethod
+    def session(self, transaction: bool = False) -> AbstractContextManager[Session]:
+        """A new :class:`Session`, one transaction if asked: committed when the block ends,
+        rolled back when it raises."""
+
+    def _prepare(self, session: Session) -> None:
+        """What an engine does before its tables are made (BigQuery: its dataset)."""
+        return None
+
+    # --------------------------------------------------------------------------- SQL
+
+    def sql(
+        self,
+        name: str,
+        scope: Scope | None = None,
+        loaded_at: dt.datetime | None = None,
+        dates: list[dt.date] = (),
+        **context: object,
+    ) -> str:
+        """The statement ``name``: the engine's own (``sql/<dialect>/``) or the shared one
+        (``sql/load/``). Dates are rendered as DATE literals (so BigQuery prunes partitions):
+        the window's bounds and ``dates``, the other partitions a statement reads or changes."""
+        own = f"{self.dialect}/{name}.sql"
+        template = own if (SQL_DIR / own).exists() else f"load/{name}.sql"
+        return self.render(template, scope, loaded_at, dates, **context)
+
+    def render(
+        self,
+        template: str,
+        scope: Scope | None = None,
+        loaded_at: dt.datetime | None = None,
+        dates: list[dt.date] = (),
+        **context: object,
+    ) -> str:
+        """A template with this warehouse's tables (``raw``, ``staging``, ..., ``mart(name)``),
+        columns and scope (``window_start``/``window_end``, the ``dates`` of other partitions)."""
+        window = scope if isinstance(scope, Window) else None
+        return render_template(
+            template,
+            dialect=self.dialect,
+            schema=self.schema,
+            raw=self.table(RAW_TABLE),
+            staging=self.table(STAGING_TABLE),
+            rejects=self.table(REJECTS_TABLE),
+            rejects_staging=self.table(REJECTS_STAGING_TABLE),
+            audit=self.table(AUDIT_TABLE),
+            mart=lambda name: self.table(name, MARTS_SCHEMA),
+            columns=self.columns,
+            audit_columns=list(AUDIT_COLUMNS),
+            cluster_by=CLUSTER_BY,
+            window_start=window.start.isoformat() if window else None,
+            window_end=window.end.isoformat() if window else None,
+            dates=[day.isoformat() for day in dates],
+            # microseconds since the epoch: exact in both engines (and no decimal point, which
+            # bqemulator's literal rewriting would turn into a float)
+            loaded_at_us=(loaded_at - _EPOCH) // _MICROSECOND if loaded_at else None,
+            **context,
+        )
+
+    def read(self, sql: str) -> pa.Table:
+        """A query's result (small: report data)."""
+        with self.session() as session:
+            return session.read(sql)
+
+    def query(self, template: str, scope: Scope | None = None, **context: object) -> pa.Table:
+        """The result of a read-only template (``report/*.sql``: marts by ``mart(name)``)."""
+        return self.read(self.render(template, scope, **context))
+
+    # ------------------------------------------------------------------ the load state
+
+    def _ensure_tables(self) -> None:
+        """Make what is missing, once per instance: the tables (a DDL statement only when one
+        of them is missing), then the audit's columns added since (one statement, only when
+        the table lacks some). In a session of their own: never inside a merge's transaction,
+        whose rollback would drop them while this instance counts them as made."""
+        if self._tables_created:
+            return
+        with self.session() as session:
+            self._prepare(session)
+            audit = session.table_columns(AUDIT_TABLE)
+            if audit is None or None in map(session.table_columns, (RAW_TABLE, REJECTS_TABLE)):
+                session.run(self.sql("create_tables"))
+                audit = session.table_columns(AUDIT_TABLE)
+            missing = [(name, kind) for name, kind in AUDIT_COLUMNS.items() if name not in audit]
+            if missing:
+                log.info("Adding column(s) %s to %s", [n for n, _ in missing], AUDIT_TABLE)
+                session.run(self.sql("add_audit_columns", missing=missing))
+        self._tables_created = True
+
+    def _rows(self, name: str) -> list[tuple]:
+        self._ensure_tables()
+        with self.session() as session:
+            return session.run(self.sql(name))
+
+    def watermark(self) -> dt.datetime | None:
+        """Where the next catch-up starts (UTC): see sql/load/watermark.sql."""
+        return _naive_utc(self._rows("watermark")[0][0])
+
+    def covered_windows(self) -> list[Window]:
+        """The date windows loaded so far."""
+        windows = (Window(start, end) for start, end in self._rows("covered_windows"))
+        return sorted(windows, key=lambda w: (w.start, w.end))
+
+    def source_state(self) -> SourceState:
+        """What the loads so far saw of the source: see sql/load/source_state.sql."""
+        return SourceState(*map(_naive_utc, self._rows("source_state")[0]))
+
+    def daily_counts(self) -> dict[dt.date, int]:
+        """Rows per incident day, merged plus quarantined (what the source counts)."""
+        return {day: int(n) for day, n in self._rows("daily_counts")}
+
+    def record(self, record: MergeResult | Check) -> None:
+        """Add a row to load_audit (a catch-up's check: :func:`.records.check_result`)."""
+        self._ensure_tables()
+        with self.session() as session:
+            self._insert_audit(session, record, _now())
+
+    def _insert_audit(
+        self, session: Session, record: MergeResult | Check, loaded_at: dt.datetime
+    ) -> None:
+        session.run(self.sql("insert_audit"), audit_parameters(record, loaded_at))
+
+    # ------------------------------------------------------------------------ the merge
+
+    def merge_window(
+        self,
+        scope: Scope,
+        uris: list[str],
+        *,
+        rejects_uri: str,
+        expected_rows: int,
+        rows_read: int,
+        run_id: str,
+        source_updated_through: dt.datetime | None = None,
+        source_rows_updated_at: dt.datetime | None = None,
+    ) -> MergeResult:
+        """Stage the lake files, check them, MERGE them, replace the quarantine, audit.
+
+        The two loads come first (the staging tables are scratch); the rest is one transaction
+        on both engines (BigQuery: a session's multi-statement transaction), so a failure
+        anywhere leaves the raw, quarantine and audit tables as they were, and a retry redoes
+        it all. The counts are the DELETE's and the MERGE's own, checked against the table."""
+        self._ensure_tables()
+        with self.session() as session:
+            session.load(uris, STAGING_TABLE, self.columns)
+            session.load([rejects_uri], REJECTS_STAGING_TABLE, REJECT_COLUMNS)
+        with self.session(transaction=True) as session:
+            checks = session.run(self.sql("check_staging", scope))[0]
+            refuse_unfit_staging(scope, expected_rows, *checks)
+            staged = [day for (day,) in session.run(self.sql("staged_dates"))]
+            copies = session.run(self.sql("moved_dates", scope))
+            dates = [day for day, _ in copies]  # beyond the window: moved or repeated copies
+            repeated = [day for day, twice in copies if twice]
+            if repeated:
+                _log_deduplicated(session.run(self.sql("dedupe", dates=repeated))[0][0])
+            loaded_at = _now()
+            count_rows = self.sql("count_rows", scope, loaded_at, staged=staged)
+            before = session.run(count_rows)[0]
+            window = isinstance(scope, Window)  # a catch-up range deletes nothing
+            deleted = session.run(self.sql("delete_gone", scope))[0][0] if window else 0
+            upserted = session.merge(self.sql("merge", scope, loaded_at, dates))
+            session.run(self.sql("replace_rejects", scope, loaded_at))
+            after = session.run(count_rows)[0]
+            changes = checked_changes(scope, deleted, upserted, before, after)
+            result = MergeResult.of(
+                scope, run_id, rows_read=rows_read, rows_rejected=rows_read - expected_rows,
+                rows_inserted=changes.inserted, rows_updated=changes.updated,
+                rows_deleted=changes.deleted, rows_in_window_before=before[0],
+                rows_in_window_after=after[0], source_updated_through=source_updated_through,
+                source_rows_updated_at=source_rows_updated_at,
+            )  # fmt: skip
+            self._insert_audit(session, result, loaded_at)
+        log.info("MERGE of %s into %s: %s", scope.label, self.table(RAW_TABLE), result)
+        if dates:
+            log.info("Rows whose date moved upstream were in %d other partition(s)", len(dates))
+        return result
