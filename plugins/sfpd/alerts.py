@@ -1,13 +1,9 @@
 """Notifications to whoever runs the pipeline: a failed task (after its retries), a failed run,
 a late daily run, a stale source and the end of a backfill.
 
-The channels come from the settings (README, "Operating it"): e-mail through an SMTP connection
-(apache-airflow-providers-smtp), Slack through a webhook connection (providers-slack), any apprise
-target (providers-apprise). Each message goes through that provider's notifier; with no channel
-configured the DAGs get no callbacks at all (said once in the log when a DAG file is parsed).
-
-A channel that cannot deliver (connection missing, host refusing, a webhook answering 500) logs
-one warning naming its connection and never fails the task or run it reports on.
+Each message is composed here from the callback's context and sent through the channels the
+settings configure (:mod:`sfpd.channels`; README, "Operating it"); with no channel configured the
+DAGs get no callbacks at all (said once in the log when a DAG file is parsed).
 """
 
 from __future__ import annotations
@@ -15,17 +11,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import html
-import importlib.util
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
 
-from sfpd.config import ConfigError
+from sfpd.channels import Channels, Message, channels_for
 from sfpd.window import rolling_window, run_anchor
 
 if TYPE_CHECKING:
@@ -34,121 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUBJECT_PREFIX = "[sfpd-incidents]"
-
-
-@dataclass(frozen=True)
-class Message:
-    """A notification: a subject and labelled fields, as text (Slack, apprise) or HTML (e-mail)."""
-
-    subject: str
-    fields: tuple[tuple[str, str], ...]
-
-    def body(self) -> str:
-        return "\n".join(f"{name}: {value}" for name, value in self.fields)
-
-    def text(self) -> str:
-        return f"{self.subject}\n{self.body()}"
-
-    def html(self) -> str:
-        rows = "".join(
-            f"<tr><th align='left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
-            for name, value in self.fields
-        )
-        return f"<p>{html.escape(self.subject)}</p><table>{rows}</table>"
-
-
-@dataclass(frozen=True)
-class Channels:
-    """Where notifications go. Empty: nowhere (the DAGs then carry no callbacks)."""
-
-    emails: tuple[str, ...] = ()
-    smtp_conn_id: str = "smtp_default"
-    slack_conn_id: str | None = None
-    apprise_conn_id: str | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self.emails or self.slack_conn_id or self.apprise_conn_id)
-
-    def _notifiers(self, message: Message) -> list[tuple[str, str, Callable[[], BaseNotifier]]]:
-        """(channel, connection id, the provider's notifier) per configured channel; built when
-        sent, so parsing a DAG file never imports the providers."""
-        notifiers = []
-        if self.emails:
-
-            def smtp() -> BaseNotifier:
-                from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
-                return SmtpNotifier(
-                    to=list(self.emails),
-                    subject=message.subject,
-                    html_content=message.html(),
-                    smtp_conn_id=self.smtp_conn_id,
-                )
-
-            notifiers.append(("e-mail", self.smtp_conn_id, smtp))
-        if self.slack_conn_id:
-
-            def slack() -> BaseNotifier:
-                from airflow.providers.slack.notifications.slack_webhook import (
-                    SlackWebhookNotifier,
-                )
-
-                return SlackWebhookNotifier(
-                    slack_webhook_conn_id=self.slack_conn_id, text=message.text()
-                )
-
-            notifiers.append(("Slack", self.slack_conn_id, slack))
-        if self.apprise_conn_id:
-
-            def apprise() -> BaseNotifier:
-                from airflow.providers.apprise.notifications.apprise import AppriseNotifier
-
-                return AppriseNotifier(
-                    title=message.subject,
-                    body=message.body(),
-                    apprise_conn_id=self.apprise_conn_id,
-                )
-
-            notifiers.append(("apprise", self.apprise_conn_id, apprise))
-        return notifiers
-
-    def send(self, message: Message, context: Any = None) -> int:
-        """Sends ``message`` on every channel; the number of channels it reached. A channel that
-        fails is one warning, never an exception."""
-        sent = 0
-        for channel, conn_id, notifier in self._notifiers(message):
-            try:
-                # notify(), not the notifier's __call__: the message is final, not a template
-                notifier().notify(context or {})
-            except Exception as exc:  # an alert must never fail what it reports on
-                _not_sent(message, channel, conn_id, exc)
-            else:
-                sent += _sent(message, channel, conn_id)
-        return sent
-
-    async def asend(self, message: Message, context: Any = None) -> int:
-        """:meth:`send` from a coroutine (the triggerer, where Deadline Alerts run)."""
-        sent = 0
-        for channel, conn_id, notifier in self._notifiers(message):
-            try:
-                await notifier().async_notify(context or {})
-            except Exception as exc:  # an alert must never fail what it reports on
-                _not_sent(message, channel, conn_id, exc)
-            else:
-                sent += _sent(message, channel, conn_id)
-        return sent
-
-
-def _sent(message: Message, channel: str, conn_id: str) -> int:
-    log.info("Alert %r sent by %s (connection %r)", message.subject, channel, conn_id)
-    return 1
-
-
-def _not_sent(message: Message, channel: str, conn_id: str, exc: Exception) -> None:
-    log.warning(
-        "Alert %r not sent by %s through connection %r: %s",
-        message.subject, channel, conn_id, f"{type(exc).__name__}: {exc}",
-    )  # fmt: skip
 
 
 class Alert(BaseNotifier):
@@ -287,36 +165,6 @@ def backfill_ended(context: Any, failed: bool) -> Message:
         fields += run_failed(context).fields[len(_run_fields(context)) :]
     outcome = "failed" if failed else "succeeded"
     return Message(f"{SUBJECT_PREFIX} Backfill {outcome}: {_dag_id(context)}", tuple(fields))
-
-
-_said_no_channel = False
-
-
-def channels_for(settings: Settings) -> Channels:
-    """The configured channels; with none, says so in the log once per process."""
-    global _said_no_channel
-    channels = Channels(
-        settings.alert_emails,
-        settings.alert_smtp_conn_id,
-        settings.alert_slack_conn_id,
-        settings.alert_apprise_conn_id,
-    )
-    for conn_id, module, provider in (
-        (channels.slack_conn_id, "airflow.providers.slack", "apache-airflow-providers-slack"),
-        (channels.apprise_conn_id, "airflow.providers.apprise", "apache-airflow-providers-apprise"),
-    ):
-        if conn_id and importlib.util.find_spec(module) is None:
-            raise ConfigError(
-                f"Alerts through connection {conn_id!r} need {provider}: add it to requirements.txt"
-            )
-    if not channels and not _said_no_channel:
-        _said_no_channel = True
-        log.info(
-            "No alert channel configured (SFPD_ALERT_EMAILS, SFPD_ALERT_SLACK_CONN_ID, "
-            "SFPD_ALERT_APPRISE_CONN_ID): failures, late runs and a stale source show in the UI "
-            "and the logs only"
-        )
-    return channels
 
 
 def task_callbacks(settings: Settings) -> dict[str, Any]:

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import get_current_context, task
 
-from sfpd.alerts import channels_for, source_stale, stale_since, task_callbacks
+from sfpd.alerts import source_stale, stale_since, task_callbacks
 from sfpd.backfill import BackfillParamError, batches, plan_backfill, summarise
+from sfpd.channels import channels_for
 from sfpd.compat import AirflowFailException
 from sfpd.config import ConfigError, Settings
 from sfpd.connections import lake_for, refuse_bad_locations, socrata_endpoint, warehouse_for

@@ -13,7 +13,8 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk import DAG
 
-from sfpd.alerts import Alert, Channels, Message, source_stale, task_failed
+from sfpd.alerts import Alert, source_stale, task_failed
+from sfpd.channels import Channels, Message
 from tests.alert_servers import SmtpSink, WebhookSink, free_port
 
 MESSAGE = Message("[sfpd-incidents] Test <alert>", (("DAG", "sfpd_incidents_daily"), ("Run", "r1")))
@@ -78,9 +79,9 @@ def test_a_channel_that_cannot_deliver_is_one_warning_naming_its_connection(
             json.dumps({"conn_type": "slackwebhook", "host": host, "schema": "http",
                         "password": "T/B/X"}),
         )  # fmt: skip
-        with caplog.at_level(logging.WARNING, logger="sfpd.alerts"):
+        with caplog.at_level(logging.WARNING, logger="sfpd.channels"):
             assert channels.send(MESSAGE) == 0
-    warnings = [r.getMessage() for r in caplog.records if r.name == "sfpd.alerts"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "sfpd.channels"]
     (conn_id,) = broken.values()
     assert len(warnings) == 1 and f"through connection {conn_id!r}" in warnings[0]
 
@@ -118,7 +119,7 @@ def test_a_stale_source_message_says_since_when_and_for_how_long():
 def test_a_channel_whose_provider_is_missing_is_refused_when_the_dag_is_parsed(monkeypatch):
     import importlib.util
 
-    from sfpd.alerts import channels_for
+    from sfpd.channels import channels_for
     from sfpd.config import ConfigError, Settings
 
     real = importlib.util.find_spec
