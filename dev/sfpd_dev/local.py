@@ -102,7 +102,7 @@ def endpoint_from_env(env: dict, dataset_id: str) -> SocrataEndpoint:
     )
 
 
-# our own log lines that tell how far the extract is (sfpd.pipeline, sfpd.socrata)
+# our own log lines that tell how far the extract is (sfpd.extract, sfpd.socrata)
 _COUNTED = re.compile(r"Socrata counts (\d+) rows for window (\S+)")
 _PAGE = re.compile(r"Socrata page after row_id \S+: (\d+) rows")
 _ERROR = re.compile(r"\[error|Error:|Exception:|Traceback|ERROR", re.IGNORECASE)

@@ -1,22 +1,5 @@
-"""Read a Socrata dataset page by page, through SODA 2.1 (sodapy's session) or SODA3.
-
-The pipeline asks the source SoQL questions (:class:`Query`); the API decides how they travel:
-
-- ``soda2`` (the default): ``GET /resource/<id>.json`` with ``$select``, ``$where``, ``$group``,
-  ``$order``, ``$limit``, ``$offset``, through sodapy's client session. Works against any server
-  that speaks the SODA 2.x query parameters: DataSF itself, or the replay server.
-- ``soda3``: ``POST /api/v3/views/<id>/query.json`` with one SoQL string and a page number and
-  size, plain HTTP with requests; Socrata requires an app token for it.
-
-Rows are paged by key, not by offset: ``row_id > <last> ORDER BY row_id``, always the first page
-(:meth:`SocrataSource.pages`). A publisher's reload renumbers ``:id`` and rewrites
-``:updated_at`` but keeps ``row_id``, so a reload during an extract can neither skip nor repeat
-rows, and the last page costs the server what the first does (docs/benchmarks.md).
-
-A redirect to another host (DataSF moved from data.sfgov.org to data.sf.gov) is followed, the
-app token still sent, and logged once with the advice to update the connection.
-Bodies are handed over raw: the pipeline parses them straight into Arrow.
-"""
+"""The reads of one dataset: counts, metadata, per-day counts, and the rows page by page by key
+(``row_id > <last> ORDER BY row_id``), through the session of either API."""
 
 from __future__ import annotations
 
@@ -24,183 +7,29 @@ import datetime as dt
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence, Sized
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from sodapy import Socrata
-from urllib3.util.retry import Retry
 
-from sfpd.config import DEFAULT_DATASET_ID, MAX_PAGE_SIZE, ConfigError
+from sfpd.config import MAX_PAGE_SIZE
 from sfpd.schema import FIELD_NAMES
+from sfpd.socrata.endpoint import (
+    KEY,
+    MAX_REDIRECTS,
+    OFFLINE_HINT,
+    REDIRECTS,
+    SocrataEndpoint,
+    SourceError,
+    SourceUnreachable,
+    redact,
+    retrying_adapter,
+)
+from sfpd.socrata.query import DatasetMetadata, Query, rows_or_error
 from sfpd.window import parse_fixed_timestamp
 
 log = logging.getLogger(__name__)
-
-DEFAULT_HOST = "data.sf.gov"  # DataSF's domain since September 2026 (data.sfgov.org redirects)
-APIS = ("soda2", "soda3")
-OFFLINE_HINT = "To run without network, use the bundled replay server: SFPD_SOURCE=replay make run"
-TOKEN_HINT = (
-    "Create an app token on the portal (profile → Developer settings) and put it in the "
-    "Socrata connection's password (AIRFLOW_CONN_SOCRATA_DEFAULT, see the README)"
-)
-KEY = "row_id"  # unique per row and kept by a reload: the paging key
-REDIRECTS = (301, 302, 303, 307, 308)
-MAX_REDIRECTS = 5
-
-
-class SourceUnreachable(RuntimeError):
-    """The Socrata server could not be reached (or kept timing out) after retries."""
-
-
-class SourceError(RuntimeError):
-    """The Socrata server kept answering with an error, or with something that is not rows."""
-
-
-def redact(url: str) -> str:
-    """A URL safe for logs: an app token passed as a parameter is masked."""
-    return re.sub(r"(\$\$app_token=)[^&]*", r"\1***", url)
-
-
-@dataclass(frozen=True)
-class SocrataEndpoint:
-    host: str = DEFAULT_HOST
-    scheme: str = "https"
-    port: int | None = None
-    app_token: str | None = None
-    dataset_id: str = DEFAULT_DATASET_ID
-    api: str = "soda2"
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    retries: int = 8
-    backoff_factor: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.scheme not in ("http", "https"):
-            raise ConfigError(f"Socrata scheme must be http or https, not {self.scheme!r}")
-        if self.api not in APIS:
-            raise ConfigError(f"Socrata api must be one of {APIS}, not {self.api!r}")
-        if self.api == "soda3" and not self.app_token:
-            raise ConfigError(f"SODA3 needs an app token, and none is configured. {TOKEN_HINT}")
-
-    @classmethod
-    def from_connection_fields(
-        cls,
-        host: str | None,
-        port: int | None,
-        schema: str | None,
-        password: str | None,
-        dataset_id: str = DEFAULT_DATASET_ID,
-        extra: Mapping | None = None,
-    ) -> SocrataEndpoint:
-        """From an Airflow connection's fields; empty fields mean the public DataSF API.
-        The extra may choose the ``api`` (soda2, soda3) and tune read_timeout,
-        connect_timeout, retries and backoff_factor."""
-        extra = extra or {}
-        options = {k: convert(extra[k]) for k, convert in _OPTIONS.items() if k in extra}
-        return cls(
-            host=host or DEFAULT_HOST,
-            scheme=schema or "https",
-            port=int(port) if port else None,
-            app_token=password or None,
-            dataset_id=dataset_id,
-            **options,
-        )
-
-    @property
-    def base_url(self) -> str:
-        domain = f"{self.host}:{self.port}" if self.port else self.host
-        return f"{self.scheme}://{domain}"
-
-    @property
-    def resource_url(self) -> str:
-        return f"{self.base_url}/resource/{self.dataset_id}.json"
-
-
-_OPTIONS: dict[str, Callable] = {
-    "api": lambda value: str(value).strip().lower(),
-    "read_timeout": float,
-    "connect_timeout": float,
-    "retries": int,
-    "backoff_factor": float,
-}
-RETRY_STATUSES = (202, 429, 500, 502, 503, 504)
-
-
-def _retrying_adapter(endpoint: SocrataEndpoint) -> HTTPAdapter:
-    # 202 (still preparing the result), 429 (throttled) and server errors are retried with
-    # exponential backoff and jitter, honouring Retry-After; so are read timeouts. Connection
-    # errors get two quick retries so an unreachable host fails fast. SODA3's POST is a read.
-    retry = Retry(
-        total=endpoint.retries,
-        connect=2,
-        redirect=False,  # redirects are followed by SocrataSource._send, which logs them
-        backoff_factor=endpoint.backoff_factor,
-        backoff_max=60,
-        backoff_jitter=endpoint.backoff_factor / 2,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=("GET", "POST"),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    return HTTPAdapter(max_retries=retry)
-
-
-@dataclass(frozen=True)
-class Query:
-    """One SoQL question; each API renders it its own way."""
-
-    select: str
-    where: str | None = None
-    group: str | None = None
-    order: str | None = None
-    limit: int | None = None
-    offset: int = 0
-
-    def soda2_params(self) -> dict[str, object]:
-        clauses = {"$select": self.select, "$where": self.where, "$group": self.group}
-        clauses |= {"$order": self.order, "$limit": self.limit}
-        params = {name: value for name, value in clauses.items() if value is not None}
-        return params | ({"$offset": self.offset} if self.offset else {})
-
-    def soda3_body(self) -> dict[str, object]:
-        clauses = (("SELECT", self.select), ("WHERE", self.where), ("GROUP BY", self.group))
-        clauses += (("ORDER BY", self.order),)
-        body: dict[str, object] = {
-            "query": " ".join(f"{word} {text}" for word, text in clauses if text),
-            "includeSynthetic": False,
-        }
-        if self.limit:
-            if self.offset % self.limit:
-                raise ValueError("SODA3 pages by number: offset must be a multiple of limit")
-            body["page"] = {"pageNumber": self.offset // self.limit + 1, "pageSize": self.limit}
-        return body
-
-
-@dataclass(frozen=True)
-class DatasetMetadata:
-    """What the portal says about the dataset (``/api/views/<id>.json``)."""
-
-    rows_updated_at: dt.datetime | None  # when its data last changed (UTC, naive)
-    column_types: dict[str, str] = field(default_factory=dict)  # fieldName -> dataTypeName
-
-
-_ARRAY = re.compile(rb"\s*\[")
-
-
-def _rows_or_error(body: bytes, url: str) -> bytes:
-    """The body if it is a JSON array; else a SourceError with the server's message (SODA3 can
-    answer an error object with HTTP 200: it must never read as an empty window)."""
-    if _ARRAY.match(body):
-        return body
-    try:
-        answer = json.loads(body)
-        message = answer.get("message") or answer.get("error") or answer
-    except (ValueError, AttributeError):
-        message = body[:300]
-    raise SourceError(f"Socrata answered {url} with something that is not rows: {message}")
 
 
 class SocrataSource:
@@ -213,7 +42,7 @@ class SocrataSource:
         self.page_size = page_size
         self.base_url = endpoint.base_url  # moves if the host redirects elsewhere
         self._key_type: str | None = None  # the paging key's SoQL type, from the metadata
-        adapter = _retrying_adapter(endpoint)
+        adapter = retrying_adapter(endpoint)
         if endpoint.api == "soda2":
             client = Socrata(
                 endpoint.base_url.split("://")[1],
@@ -299,7 +128,7 @@ class SocrataSource:
 
     def _request(self, query: Query) -> bytes:
         method, path, kwargs = self._query_request(query)
-        return _rows_or_error(self._send(method, path, **kwargs), self.base_url + path)
+        return rows_or_error(self._send(method, path, **kwargs), self.base_url + path)
 
     def query(self, query: Query) -> list[dict]:
         """The rows a query returns, decoded."""
