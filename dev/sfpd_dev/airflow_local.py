@@ -38,10 +38,10 @@ DOCS_SLUG = "sfpd"  # the docs page: /cosmos/sfpd/dbt_docs_index.html
 
 def dbt_docs_projects(env: dict[str, str]) -> str:
     """Cosmos's dbt docs page (Browse menu) for the docs each build writes to the lake."""
-    from sfpd.lake import file_uri_to_path
+    from sfpd.lake import DOCS, file_uri_to_path, folder_uri
 
     settings = Settings.from_env(env)
-    docs = f"{settings.lake_uri.rstrip('/')}/{settings.dataset_id}/docs"
+    docs = folder_uri(settings.lake_uri, settings.dataset_id, DOCS)
     project = {"name": "dbt docs (sfpd-incidents)", "dir": docs}
     if docs.startswith("file:"):
         project["dir"] = str(file_uri_to_path(docs))

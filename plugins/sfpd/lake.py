@@ -7,7 +7,8 @@ wildcard, so nothing is read twice.
 
 - local folder (``file:///abs/path``): the window is written under a temporary name and swapped
   in whole, so a crashed write never leaves a partial window behind;
-- GCS (``gs://bucket/prefix``): the window's old objects are deleted, then each part uploaded.
+- GCS (``gs://bucket/prefix``, :mod:`sfpd.gcs_lake`): the window's old objects are deleted, then
+  each part uploaded.
 
 The lake keeps each load's folder and each report for a retention (:func:`prune_lake`, run by
 the daily DAG): the warehouse's audit and quarantine tables keep the history.
@@ -16,7 +17,6 @@ the daily DAG): the warehouse's audit and quarantine tables keep the history.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
 import shutil
 import uuid
@@ -32,7 +32,13 @@ import pyarrow.parquet as pq
 from sfpd.schema import ARROW_SCHEMA
 
 log = logging.getLogger(__name__)
-PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+# A dataset's folders: each load's files, the reports, the dbt docs
+WINDOWS, REPORTS, DOCS = "windows", "reports", "docs"
+
+
+def folder_uri(lake_uri: str, dataset_id: str, folder: str) -> str:
+    """The URI of one of a dataset's folders in the lake: ``<lake>/<dataset>/<folder>``."""
+    return f"{lake_uri.rstrip('/')}/{dataset_id}/{folder}"
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ def prune_lake(
     but the newest report; the entries deleted. A running task's folder was written moments
     ago (retention is at least two days: sfpd.config), and a retried extract rewrites it."""
     entries = lake.entries(dataset_id)
-    reports = sorted((e for e in entries if e.kind == "reports"), key=lambda e: e.written_at)
+    reports = sorted((e for e in entries if e.kind == REPORTS), key=lambda e: e.written_at)
     newest = reports[-1] if reports else None
     old = [e for e in entries if now - e.written_at > retention and e != newest]
     for entry in old:
@@ -89,7 +95,7 @@ def prune_lake(
     return old
 
 
-def _with_empty_part(tables: Iterable[pa.Table]) -> Iterable[pa.Table]:
+def with_empty_part(tables: Iterable[pa.Table]) -> Iterable[pa.Table]:
     """The tables, or one empty table if there are none: an empty window still gets a file."""
     empty = True
     for table in tables:
@@ -110,10 +116,10 @@ class LocalLake:
         return cls(file_uri_to_path(uri))
 
     def window_dir(self, dataset_id: str, label: str) -> Path:
-        return self.root / dataset_id / "windows" / label
+        return self.root / dataset_id / WINDOWS / label
 
     def report_path(self, dataset_id: str, name: str) -> Path:
-        return self.root / dataset_id / "reports" / name
+        return self.root / dataset_id / REPORTS / name
 
     def write_window(self, dataset_id: str, label: str, tables: Iterable[pa.Table]) -> LakeWrite:
         """Write each table as one Parquet part; an empty window still gets one (empty) part."""
@@ -122,9 +128,9 @@ class LocalLake:
         staging.mkdir(parents=True)
         try:
             rows = 0
-            for index, table in enumerate(_with_empty_part(tables)):
-                _check_schema(table)
-                pq.write_table(table, staging / _part_name(index), compression="zstd")
+            for index, table in enumerate(with_empty_part(tables)):
+                check_schema(table)
+                pq.write_table(table, staging / part_name(index), compression="zstd")
                 rows += table.num_rows
             if final.exists():
                 shutil.rmtree(final)
@@ -148,7 +154,7 @@ class LocalLake:
         folders = self.root / dataset_id
         return [
             LakeEntry(kind, path.name, written(path))
-            for kind, pattern in (("windows", "windows/*"), ("reports", "reports/*.html"))
+            for kind, pattern in ((WINDOWS, f"{WINDOWS}/*"), (REPORTS, f"{REPORTS}/*.html"))
             for path in sorted(folders.glob(pattern))
         ]
 
@@ -166,96 +172,11 @@ class LocalLake:
         return path_to_file_uri(path)
 
     def write_docs(self, dataset_id: str, files: dict[str, bytes]) -> str:
-        folder = self.root / dataset_id / "docs"
+        folder = self.root / dataset_id / DOCS
         folder.mkdir(parents=True, exist_ok=True)
         for name, content in files.items():
             _replace(folder / name, content)
         return path_to_file_uri(folder)
-
-
-class GcsLake:
-    """A lake in a GCS bucket (``gs://bucket/prefix``), written with a google-cloud-storage
-    client (in DAG tasks: GCSHook(...).get_conn())."""
-
-    def __init__(self, client, bucket: str, prefix: str = "") -> None:
-        self.client = client
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-
-    @classmethod
-    def from_uri(cls, uri: str, client) -> GcsLake:
-        parsed = urlparse(uri)
-        if parsed.scheme != "gs" or not parsed.netloc:
-            raise ValueError(f"expected a gs://bucket/prefix URI, not {uri!r}")
-        return cls(client, parsed.netloc, parsed.path)
-
-    def _key(self, *parts: str) -> str:
-        """An object name under the lake's prefix."""
-        return "/".join(p for p in (self.prefix, *parts) if p)
-
-    def location(self) -> str:
-        """The bucket's location (a region, dual- or multi-region: BigQuery loads need it to
-        serve the dataset's)."""
-        return self.client.get_bucket(self.bucket).location
-
-    def window_prefix(self, dataset_id: str, label: str) -> str:
-        return self._key(dataset_id, "windows", label) + "/"
-
-    def write_window(self, dataset_id: str, label: str, tables: Iterable[pa.Table]) -> LakeWrite:
-        prefix = self.window_prefix(dataset_id, label)
-        bucket = self.client.bucket(self.bucket)
-        stale = list(self.client.list_blobs(self.bucket, prefix=prefix))
-        for blob in stale:
-            blob.delete()
-        if stale:
-            log.info("Deleted %d object(s) of an earlier attempt under %s", len(stale), prefix)
-        uris, rows = [], 0
-        for index, table in enumerate(_with_empty_part(tables)):
-            _check_schema(table)
-            uris.append(self._upload(bucket, prefix + _part_name(index), table))
-            rows += table.num_rows
-        return LakeWrite(uris=uris, rows=rows)
-
-    def write_file(self, dataset_id: str, label: str, name: str, table: pa.Table) -> str:
-        bucket = self.client.bucket(self.bucket)
-        return self._upload(bucket, self.window_prefix(dataset_id, label) + name, table)
-
-    def write_report(self, dataset_id: str, name: str, html: str) -> str:
-        key = self._key(dataset_id, "reports", name)
-        blob = self.client.bucket(self.bucket).blob(key)
-        blob.upload_from_string(html.encode("utf-8"), content_type="text/html; charset=utf-8")
-        return f"gs://{self.bucket}/{key}"
-
-    def write_docs(self, dataset_id: str, files: dict[str, bytes]) -> str:
-        folder = self._key(dataset_id, "docs")
-        bucket = self.client.bucket(self.bucket)
-        for name, content in files.items():
-            kind = "text/html; charset=utf-8" if name.endswith(".html") else "application/json"
-            bucket.blob(f"{folder}/{name}").upload_from_string(content, content_type=kind)
-        return f"gs://{self.bucket}/{folder}"
-
-    def entries(self, dataset_id: str) -> list[LakeEntry]:
-        root = self._key(dataset_id) + "/"
-        written: dict[tuple[str, str], dt.datetime] = {}
-        for blob in self.client.list_blobs(self.bucket, prefix=root):
-            kind, _, rest = blob.name.removeprefix(root).partition("/")
-            if kind in ("windows", "reports") and rest:
-                key = (kind, rest.split("/")[0] if kind == "windows" else rest)
-                written[key] = max(written.get(key, blob.updated), blob.updated)
-        return [LakeEntry(kind, name, at) for (kind, name), at in sorted(written.items())]
-
-    def remove(self, dataset_id: str, entry: LakeEntry) -> None:
-        key = self._key(dataset_id, entry.kind, entry.name)
-        prefix = key + "/" if entry.kind == "windows" else key
-        for blob in self.client.list_blobs(self.bucket, prefix=prefix):
-            blob.delete()
-
-    def _upload(self, bucket, name: str, table: pa.Table) -> str:
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd")
-        buffer.seek(0)
-        bucket.blob(name).upload_from_file(buffer, content_type=PARQUET_CONTENT_TYPE)
-        return f"gs://{self.bucket}/{name}"
 
 
 def _replace(path: Path, content: bytes) -> None:
@@ -266,11 +187,11 @@ def _replace(path: Path, content: bytes) -> None:
     partial.replace(path)
 
 
-def _part_name(index: int) -> str:
+def part_name(index: int) -> str:
     return f"part-{index:05d}.parquet"
 
 
-def _check_schema(table: pa.Table) -> None:
+def check_schema(table: pa.Table) -> None:
     if table.schema != ARROW_SCHEMA:
         raise ValueError("lake files must have the dataset schema (sfpd.schema.ARROW_SCHEMA)")
 
@@ -295,6 +216,8 @@ def open_lake(uri: str, gcs_client=None) -> Lake:
     if scheme == "gs":
         if gcs_client is None:
             raise ValueError("a gs:// lake needs a GCS client")
+        from sfpd.gcs_lake import GcsLake
+
         return GcsLake.from_uri(uri, gcs_client)
     raise ValueError(
         f"unsupported lake URI {uri!r}: use file:///absolute/path or gs://bucket/prefix"

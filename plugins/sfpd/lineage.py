@@ -55,7 +55,9 @@ def table(settings: Settings, schema: str, name: str) -> Dataset:
 
 def lake(settings: Settings, folder: str) -> Dataset:
     """A folder of the lake (``windows``: the loads' Parquet files; ``reports``)."""
-    uri = f"{settings.lake_uri.rstrip('/')}/{settings.dataset_id}/{folder}"
+    from sfpd.lake import folder_uri  # not at import: it imports pyarrow
+
+    uri = folder_uri(settings.lake_uri, settings.dataset_id, folder)
     parsed = urlsplit(uri)
     if parsed.scheme == "gs":
         return Dataset(namespace=f"gs://{parsed.netloc}", name=parsed.path.lstrip("/"))

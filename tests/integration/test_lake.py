@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from sfpd.extract import extract_to_lake
-from sfpd.lake import GcsLake, LocalLake, open_lake, prune_lake
+from sfpd.gcs_lake import GcsLake
+from sfpd.lake import LocalLake, open_lake, prune_lake
 from sfpd.window import Window
 from tests.emulators.servers import storage_client
 

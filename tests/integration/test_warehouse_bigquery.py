@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sfpd.extract import extract_to_lake
-from sfpd.lake import GcsLake
+from sfpd.gcs_lake import GcsLake
 from sfpd.pipeline import Loader
 from sfpd.schema import FIELD_NAMES
 from sfpd.socrata import SocrataEndpoint, SocrataSource
