@@ -87,20 +87,12 @@ class Warehouse(ABC):
 
     # --------------------------------------------------------------------------- SQL
 
-    def sql(
-        self,
-        name: str,
-        scope: Scope | None = None,
-        loaded_at: dt.datetime | None = None,
-        dates: list[dt.date] = (),
-        **context: object,
-    ) -> str:
+    def sql(self, name: str, *args: object, **context: object) -> str:
         """The statement ``name``: the engine's own (``sql/<dialect>/``) or the shared one
-        (``sql/load/``). Dates are rendered as DATE literals (so BigQuery prunes partitions):
-        the window's bounds and ``dates``, the other partitions a statement reads or changes."""
+        (``sql/load/``), rendered as :meth:`render` renders a template."""
         own = f"{self.dialect}/{name}.sql"
         template = own if (SQL_DIR / own).exists() else f"load/{name}.sql"
-        return self.render(template, scope, loaded_at, dates, **context)
+        return self.render(template, *args, **context)
 
     def render(
         self,
@@ -111,7 +103,9 @@ class Warehouse(ABC):
         **context: object,
     ) -> str:
         """A template with this warehouse's tables (``raw``, ``staging``, ..., ``mart(name)``),
-        columns and scope (``window_start``/``window_end``, the ``dates`` of other partitions)."""
+        columns and scope. Dates are rendered as DATE literals (so BigQuery prunes partitions):
+        the window's bounds (``window_start``/``window_end``) and ``dates``, the other
+        partitions a statement reads or changes."""
         window = scope if isinstance(scope, Window) else None
         return render_template(
             template,
