@@ -56,7 +56,7 @@ class SocrataSource:
             self.session.headers["X-App-Token"] = endpoint.app_token or ""
         # (connect, read): an unreachable host fails in seconds while a slow page has a minute
         self.timeout = (endpoint.connect_timeout, endpoint.read_timeout)
-        log.info("Reading %s through %s at %s", endpoint.dataset_id, endpoint.api, self.base_url)
+        self._announced = False  # which API and host: logged at the first request
 
     def close(self) -> None:
         self.session.close()
@@ -77,6 +77,10 @@ class SocrataSource:
     def _send(self, method: str, path: str, **kwargs) -> bytes:
         """One request (retried by the adapter), redirects to another host followed; the raw
         body of a 200 answer."""
+        if not self._announced:
+            self._announced = True
+            log.info("Reading %s through %s at %s", self.endpoint.dataset_id, self.endpoint.api,
+                     self.base_url)  # fmt: skip
         url = self.base_url + path
         for _ in range(MAX_REDIRECTS + 1):
             try:
