@@ -112,6 +112,7 @@ def test_a_task_on_a_worker_with_other_settings_fails_naming_them(printed, env):
          anchor_for(RUN_DATE).isoformat()],
         env={**env, "SFPD_RAW_SCHEMA": "elsewhere"}, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    output = done.stdout + done.stderr  # `tasks test` exits 0 whatever the task did
+    # `tasks test` exits 0 whatever the task did; Airflow 3.1.0 colours its log lines
+    output = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
     assert "new_state=failed" in output, output
     assert "SFPD_RAW_SCHEMA is 'elsewhere' here but was 'sfpd_raw' in plan_window" in output
