@@ -115,10 +115,12 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
 
 
 def _absolute_path(env: Mapping[str, str], name: str, default: Path | None) -> Path | None:
-    value = env.get(name) or default
-    if value is not None and not Path(value).is_absolute():
+    value = env.get(name, default)
+    if not value and default is None:  # an optional path left unset
+        return None
+    if not Path(value).is_absolute():
         raise ConfigError(f"{name} must be an absolute path, not {value}")
-    return Path(value) if value is not None else None
+    return Path(value)
 
 
 def _lake_uri(env: Mapping[str, str], root: Path, warehouse: str) -> str:

@@ -30,6 +30,7 @@ def test_defaults_are_the_embedded_warehouse_under_the_project():
     [
         ({"SFPD_WAREHOUSE": "snowflake"}, "SFPD_WAREHOUSE='snowflake' is not supported"),
         ({"SFPD_DUCKDB_PATH": "relative.duckdb"}, "SFPD_DUCKDB_PATH must be an absolute path"),
+        ({"SFPD_DUCKDB_PATH": ""}, "SFPD_DUCKDB_PATH must be an absolute path"),
         ({"SFPD_PAGE_SIZE": "lots"}, "SFPD_PAGE_SIZE must be a whole number"),
         ({"SFPD_PAGE_SIZE": "60000"}, "between 1 and 50000"),
         ({**BIGQUERY, "SFPD_GCP_PROJECT": ""}, "needs SFPD_GCP_PROJECT"),
