@@ -1,22 +1,25 @@
 """Where the alert tests' notifications arrive: a real SMTP server (aiosmtpd) and an HTTP server
-for webhooks (Slack, apprise's json://), both on 127.0.0.1 on free ports."""
+for webhooks (Slack, apprise's json://), both on 127.0.0.1, each on the port the OS gave its
+own socket (bound to port 0 and read back: no port is picked first and bound later)."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import json
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class _PortZeroController(Controller):
+    """aiosmtpd's controller on port 0: the port the OS gave the listening socket is read
+    back before the controller's first connection to it."""
+
+    def _trigger_server(self):
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
 
 
 class SmtpSink:
@@ -24,7 +27,6 @@ class SmtpSink:
 
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
-        self.port = free_port()
         sink = self
 
         class Handler:
@@ -34,8 +36,13 @@ class SmtpSink:
                 )
                 return "250 OK"
 
-        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self._controller = _PortZeroController(Handler(), hostname="127.0.0.1", port=0)
         self._running = False
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (known once started)."""
+        return self._controller.port
 
     def connection(self, from_email: str = "airflow@example.org") -> str:
         """The Airflow connection (JSON) of an SMTP connection to this server."""

@@ -1,8 +1,13 @@
 """Shared fixtures. Airflow reads its settings at import, so they are set before any test module
-imports it: a throw-away AIRFLOW_HOME, this project's dags/ and plugins/, no examples."""
+imports it: a throw-away AIRFLOW_HOME, this project's dags/ and plugins/, no examples.
+
+Every test has a time limit (pytest-timeout, fixture setup included): a hang fails that test
+with its stack instead of eating CI's time. ``SFPD_TEST_ORDER=reversed`` runs the modules, and
+the tests of each module, in reverse order: a test that leans on another's state shows."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -23,10 +28,53 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
 
 
+# Seconds per test, setup included: a module's first test also waits for its module fixtures
+# (a scheduler's runs, a dbt build). About four times what each takes on a 2-core machine.
+TIME_LIMIT = {"slow": 1800, "default": 600}
+
+
+def pytest_collection_modifyitems(config, items):
+    limited = config.pluginmanager.hasplugin("timeout")  # not in an image's venv
+    for item in items:
+        if limited and not item.get_closest_marker("timeout"):
+            kind = "slow" if item.get_closest_marker("slow") else "default"
+            item.add_marker(pytest.mark.timeout(TIME_LIMIT[kind]))
+    order = os.environ.get("SFPD_TEST_ORDER", "")
+    if order not in ("", "reversed"):
+        raise pytest.UsageError(f"SFPD_TEST_ORDER must be 'reversed' or unset, not {order!r}")
+    if order == "reversed":
+        modules: dict[str, list] = {}
+        for item in items:
+            modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+        items[:] = [item for tests in reversed(modules.values()) for item in reversed(tests)]
+
+
 def query(env: dict, sql: str, parameters: list | None = None) -> list[tuple]:
     """A read-only query on the DuckDB warehouse ``env`` (SFPD_DUCKDB_PATH) points at."""
     with duckdb.connect(env["SFPD_DUCKDB_PATH"], read_only=True) as con:
         return con.execute(sql, parameters).fetchall()
+
+
+@functools.cache
+def bundled_rows() -> tuple[dict, ...]:
+    """Every bundled real row once, as the replay server serves them (tests count from these
+    rather than type a count in)."""
+    from sfpd_dev.replay import load_corpus
+
+    return tuple(load_corpus(FIXTURES))
+
+
+def rows_of(window) -> list[dict]:
+    """The bundled rows of a window (anything with ``soql_where()``), as the server selects
+    them."""
+    from sfpd_dev.replay import rows_in
+
+    return rows_in(bundled_rows(), window.soql_where())
+
+
+def reports_of(rows) -> int:
+    """Reports (distinct incident_id) among rows: a report has a row per offence."""
+    return len({row["incident_id"] for row in rows})
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ import requests
 
 from sfpd.config import PROJECT_ROOT, Settings
 from sfpd_dev.local import airflow_env, connections, create_pools
+from sfpd_dev.ports import free_port, listening_ports
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 USER = "admin"
@@ -54,14 +54,8 @@ class AirflowNotReady(RuntimeError):
     """A component did not come up in time (its log's tail is in the message)."""
 
 
-def free_port(preferred: int | None = None) -> int:
-    """``preferred`` if nothing listens on it on 127.0.0.1, else a port the OS picks."""
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred or 0))
-        except OSError:
-            sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class PortTaken(AirflowNotReady):
+    """A component could not bind the port it was given: another process took it first."""
 
 
 def _secret(path: Path) -> str:
@@ -179,8 +173,6 @@ class LocalAirflow:
     ) -> None:
         self.home = home
         self.home.mkdir(parents=True, exist_ok=True)
-        self.port = free_port(port)
-        self.url = f"http://127.0.0.1:{self.port}"
         self.password = _secret(home / "admin-password")
         (home / "passwords.json").write_text(json.dumps({USER: self.password}))
         base = env if env is not None else airflow_env(project_root, home)
@@ -190,14 +182,8 @@ class LocalAirflow:
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
             "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__BASE_URL": self.url,
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": _secret(home / "jwt-secret"),
             "AIRFLOW__API__SECRET_KEY": _secret(home / "api-secret"),
-            # not 8793/8794: a second local Airflow (or a test's) must not collide
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
@@ -205,6 +191,20 @@ class LocalAirflow:
             or dbt_docs_projects(base),
         }
         self.processes: dict[str, subprocess.Popen] = {}
+        self._use_ports(port)
+
+    def _use_ports(self, preferred: int | None) -> None:
+        """The api-server's port (``preferred`` if free) and the log servers' (not 8793/8794:
+        a second local Airflow, or a test's, must not collide), in the components' settings."""
+        self.port = free_port(preferred)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env |= {
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        }
         self.api = RestClient(self.url, self.password)
 
     def log_path(self, component: str) -> Path:
@@ -212,7 +212,9 @@ class LocalAirflow:
 
     def _airflow(self, *args: str) -> None:
         airflow = Path(sys.executable).with_name("airflow")
-        done = subprocess.run([str(airflow), *args], env=self.env, capture_output=True, text=True)
+        done = subprocess.run(
+            [str(airflow), *args], env=self.env, capture_output=True, text=True, timeout=300
+        )
         if done.returncode:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
@@ -224,10 +226,29 @@ class LocalAirflow:
         path.write_text(json.dumps(connections()))
         self._airflow("connections", "import", "--overwrite", str(path))
 
-    def start(self, timeout: float = 120) -> LocalAirflow:
+    def start(self, timeout: float = 180, attempts: int = 3) -> LocalAirflow:
+        """Start the components and wait until they are healthy. The api-server is told its
+        port: if another process took it meanwhile, everything starts again on new ports."""
         self.prepare()
-        airflow = str(Path(sys.executable).with_name("airflow"))
         (self.home / "logs").mkdir(exist_ok=True)
+        for attempt in range(1, attempts + 1):
+            self._spawn()
+            try:
+                self.wait_until_healthy(timeout)
+                self.api.login()
+                return self
+            except PortTaken:
+                self.stop()
+                if attempt == attempts:
+                    raise
+                self._use_ports(None)
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _spawn(self) -> None:
+        airflow = str(Path(sys.executable).with_name("airflow"))
         for component in COMPONENTS:
             with self.log_path(component).open("ab") as log:
                 self.processes[component] = subprocess.Popen(
@@ -238,27 +259,24 @@ class LocalAirflow:
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,  # its own process group: stopped with its children
                 )
-        try:
-            self.wait_until_healthy(timeout)
-            self.api.login()
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def health(self) -> dict:
         return requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
 
     def wait_until_healthy(self, timeout: float) -> None:
+        """Until the api-server listens on its port itself (not another process that took it)
+        and reports the other components healthy."""
         deadline = time.monotonic() + timeout
         while True:
             for component, process in self.processes.items():
                 if process.poll() is not None:
-                    raise AirflowNotReady(
-                        f"airflow {component} exited ({process.returncode}):\n"
-                        f"{_tail(self.log_path(component))}"
-                    )
+                    tail = _tail(self.log_path(component))
+                    error = PortTaken if "address already in use" in tail else AirflowNotReady
+                    raise error(f"airflow {component} exited ({process.returncode}):\n{tail}")
+            api_server = self.processes["api-server"].pid
             with contextlib.suppress(requests.RequestException, ValueError):
+                if self.port not in listening_ports(api_server):
+                    raise requests.RequestException("not listening yet")
                 health = self.health()
                 if (
                     all(

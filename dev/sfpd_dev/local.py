@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -77,7 +78,7 @@ def create_pools(env: dict) -> None:
     path.write_text(json.dumps(pools()))
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "pools", "import", str(path)], env=env, check=True,
-                   capture_output=True)  # fmt: skip
+                   capture_output=True, timeout=300)  # fmt: skip
 
 
 def anchor_for(run_date: str | None) -> dt.datetime:
@@ -231,23 +232,37 @@ def run_dag(
     out=sys.stdout,
     dag_id: str = DAG_ID,
     conf: dict | None = None,
+    timeout: float | None = None,
 ) -> bool:
     """``airflow dags test`` of a DAG (the daily one by default), its whole log written to
-    ``log_path``; prints a line per finished task while it runs. On failure, the log's last
-    error lines and its path. True if the run succeeded."""
+    ``log_path``; prints a line per finished task while it runs. A run still going after
+    ``timeout`` seconds is stopped (its whole process group) and counts as failed. On failure,
+    the log's last error lines and its path. True if the run succeeded."""
     airflow = Path(sys.executable).with_name("airflow")
     command = [str(airflow), "dags", "test", dag_id, anchor.isoformat()]
     if conf is not None:
         command += ["--conf", json.dumps(conf)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"Running {dag_id} for {anchor:%Y-%m-%d %H:%M %Z} (log: {log_path})", file=out)
+    deadline = time.monotonic() + timeout if timeout else None
     with log_path.open("w") as handle:
-        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
-        watch = RunWatch(dag_id, Path(env["AIRFLOW_HOME"]), log_path, out)
-        while process.poll() is None:
-            watch.poll()
-            time.sleep(0.5)
-        watch.done()
+        process = subprocess.Popen(
+            command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            watch = RunWatch(dag_id, Path(env["AIRFLOW_HOME"]), log_path, out)
+            while process.poll() is None:
+                if deadline and time.monotonic() > deadline:
+                    print(f"\nThe run did not end within {timeout:.0f} s: stopped.", file=out)
+                    break
+                watch.poll()
+                time.sleep(0.5)
+            watch.done()
+        finally:
+            if process.poll() is None:  # stopped, or this process interrupted
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
     if process.returncode == 0:
         return True
     text = log_path.read_text(errors="replace")

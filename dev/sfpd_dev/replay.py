@@ -561,13 +561,23 @@ class Faults:
         return None
 
 
-def socrata_json(body: object) -> bytes:
-    """A reply's bytes as Socrata lays them out: an array of rows, each compact, one per line
-    (``[{...}\n,{...}]``); anything else as plain JSON."""
+def socrata_json(body: object, soda3: bool = False) -> bytes:
+    """A reply's bytes as Socrata lays them out (tests/fixtures/socrata-recorded shows each,
+    byte for byte): an array of rows, each compact, ``[{...}\n,{...}]\n`` from SODA 2.x and
+    ``[\n{...},\n{...}\n]\n`` from SODA3; an object (an error, the metadata) pretty-printed
+    with ``" : "``."""
     if isinstance(body, list) and all(isinstance(row, dict) for row in body):
-        rows = "\n,".join(json.dumps(row, separators=(",", ":")) for row in body)
-        return f"[{rows}]\n".encode()
-    return json.dumps(body).encode()
+        rows = [json.dumps(row, separators=(",", ":")) for row in body]
+        if soda3:
+            return ("[\n" + "".join(f"{row},\n" for row in rows)[:-2] + "\n]\n").encode()
+        return ("[" + "\n,".join(rows) + "]\n").encode()
+    return (json.dumps(body, indent=2, separators=(",", " : ")) + "\n").encode()
+
+
+def error_body(code: str | None, message: str, **data: object) -> dict:
+    """An error object as Socrata answers one: ``code`` (``dataset.missing``, ``not_found``,
+    ``query.compiler.malformed``), ``error``, ``message`` and what it refers to in ``data``."""
+    return {"code": code, "error": True, "message": message, "data": data}
 
 
 class ReplayServer:
@@ -611,14 +621,14 @@ class ReplayServer:
                 elif url.path == f"/api/views/{server.dataset_id}.json" and server.serve_metadata:
                     self._reply(200, server.metadata())
                 else:
-                    self._reply(404, {"error": True, "message": f"Not found: {url.path}"})
+                    self._not_found(url.path)
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if server.redirect_to:
                     self._redirect()
                 elif self.path != f"/api/v3/views/{server.dataset_id}/query.json":
-                    self._reply(404, {"error": True, "message": f"Not found: {self.path}"})
+                    self._not_found(self.path)
                 elif not self.headers.get("X-App-Token"):
                     self._reply(
                         403,
@@ -633,13 +643,20 @@ class ReplayServer:
                     except (SoQLError, ValueError, TypeError, AttributeError) as exc:
                         self._reply(400, {"errorCode": "query.soql.invalid", "message": str(exc)})
                         return
-                    self._answer(body.decode(), params)
+                    self._answer(body.decode(), params, soda3=True)
+
+            def _not_found(self, path: str) -> None:
+                """As Socrata: ``dataset.missing`` for rows of another dataset, ``not_found``
+                for another view's metadata (the last part of the path is the id)."""
+                name = path.rstrip("/").rsplit("/", 1)[-1].removesuffix(".json")
+                code = "dataset.missing" if path.startswith("/resource/") else "not_found"
+                self._reply(404, error_body(code, "Not found", id=name))
 
             def _redirect(self) -> None:
                 server.redirected += 1
                 self._reply(301, {}, {"Location": server.redirect_to + self.path})
 
-            def _answer(self, key: str, params: dict[str, str]) -> None:
+            def _answer(self, key: str, params: dict[str, str], soda3: bool = False) -> None:
                 server.requests.append(params)
                 cached = server._replies.get(key)
                 if cached is not None:
@@ -650,9 +667,11 @@ class ReplayServer:
                         rows = run_query(server.corpus, params, server._cache, server.types)
                         reply = server._inject(key, params, rows)
                 except SoQLError as exc:
-                    reply = (400, {"error": True, "message": str(exc)}, {}, 0.0)
+                    query = " ".join(f"{k} {v}" for k, v in params.items())
+                    reply = (400, error_body("query.compiler.malformed", str(exc), query=query),
+                             {}, 0.0)  # fmt: skip
                 status, body, headers, delay = reply
-                payload = socrata_json(body)
+                payload = socrata_json(body, soda3=soda3)
                 if server.cache_replies and status == 200 and not delay:
                     server._replies[key] = payload
                 time.sleep(delay)
@@ -700,7 +719,12 @@ class ReplayServer:
         if kind == "429":
             return 429, {"message": "Too many requests"}, {"Retry-After": "1"}, 0.0
         if kind in ("500", "503"):
-            return int(kind), {"error": True, "message": "Internal error"}, {}, 0.0
+            return (
+                int(kind),
+                {"error": True, "message": "Internal error", "status": int(kind)},
+                {},
+                0.0,
+            )
         if kind == "202":
             return 202, {"message": "Processing, try again"}, {}, 0.0
         if kind == "slow":

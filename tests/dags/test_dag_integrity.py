@@ -18,6 +18,7 @@ DAGS_FOLDER = PROJECT_ROOT / "dags"
 DAG_FILES = {"sfpd_incidents_daily.py": "sfpd_incidents_daily",
              "sfpd_incidents_backfill.py": "sfpd_incidents_backfill"}  # fmt: skip
 PRODUCER = "dbt.dbt_producer_watcher"
+PARSE_LIMIT = 300  # seconds for a subprocess that parses the DAG files
 # a subprocess's path: the runtime package and this package (tests.dags.dagbag)
 PYTHONPATH = os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT)])
 
@@ -145,7 +146,7 @@ def test_parsing_a_dag_file_imports_no_task_only_library(dag_file):
         [sys.executable, "-c", PARSE_AND_LIST_MODULES, str(DAGS_FOLDER / dag_file),
          *TASK_ONLY_MODULES],
         env={**os.environ, "PYTHONPATH": PYTHONPATH},
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, timeout=PARSE_LIMIT,
     )  # fmt: skip
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
@@ -167,7 +168,7 @@ def tasks_parsed_with(env: dict) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", TASKS_AS_JSON, str(DAGS_FOLDER)],
         env={**os.environ, "PYTHONPATH": PYTHONPATH, **env},
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, timeout=PARSE_LIMIT,
     )  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -185,7 +186,7 @@ def forced_pull_default() -> bool:
     done = subprocess.run(
         [sys.executable, "-c", FORCE_PULL_DEFAULT, str(DAGS_FOLDER / "sfpd_incidents_daily.py")],
         env={**os.environ, "PYTHONPATH": PYTHONPATH, "SFPD_FORCE_PULL": "true"},
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, timeout=PARSE_LIMIT,
     )  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -275,7 +276,7 @@ def test_every_task_and_run_alerts_only_when_a_channel_is_configured(alerts):
     done = subprocess.run(
         [sys.executable, "-c", CALLBACKS_AS_JSON, str(DAGS_FOLDER)],
         env={**os.environ, "PYTHONPATH": PYTHONPATH, **env},
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, timeout=PARSE_LIMIT,
     )  # fmt: skip
     dags = json.loads(done.stdout.strip().splitlines()[-1])
     daily, backfill = dags["sfpd_incidents_daily"], dags["sfpd_incidents_backfill"]

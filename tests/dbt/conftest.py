@@ -23,6 +23,7 @@ DBT = str(Path(sys.executable).with_name("dbt"))
 DBT_DIR = PROJECT_ROOT / "include" / "dbt"
 # every bundled row: incidents from 2018-01 to 2019-11
 ALL_ROWS = Window.from_dict({"start": "2018-01-01", "end": "2020-01-01"})
+DBT_LIMIT = 600  # seconds for one dbt command (the whole build takes about a minute)
 
 
 def dbt(
@@ -32,7 +33,7 @@ def dbt(
     done = subprocess.run(
         [DBT, *args, "--profiles-dir", str(project_dir), "--project-dir", str(project_dir),
          "--target-path", env["DBT_TARGET_PATH"], "--log-path", env["DBT_LOG_PATH"]],
-        env=env, capture_output=True, text=True,
+        env=env, capture_output=True, text=True, timeout=DBT_LIMIT,
     )  # fmt: skip
     if check:
         assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]

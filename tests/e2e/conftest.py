@@ -11,7 +11,8 @@ from sfpd_dev.local import DAG_ID, airflow_env, anchor_for, create_pools, run_da
 from tests.conftest import PROJECT_ROOT
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-RUN_DATE = "2019-01-01"  # window [2018-11-01, 2019-01-01): 11,887 bundled rows
+RUN_DATE = "2019-01-01"  # window [2018-11-01, 2019-01-01)
+DAG_RUN_LIMIT = 900  # seconds for one `airflow dags test` (a daily run takes about 1-2 min)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,9 @@ def airflow_home_env(tmp_path_factory, replay_server) -> dict:
         SFPD_TASK_RETRIES="0",
         AIRFLOW_CONN_SOCRATA_DEFAULT=replay_server.connection_uri_json(),
     )
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
+    )
     create_pools(env)
     return env
 
@@ -53,6 +56,6 @@ def dags_test(
     it printed followed by the whole log."""
     log = Path(env["AIRFLOW_HOME"]) / f"dags-test-{dag_id}-{run_date}.log"
     printed = io.StringIO()
-    succeeded = run_dag(anchor_for(run_date), env, log, printed, dag_id, conf)
+    succeeded = run_dag(anchor_for(run_date), env, log, printed, dag_id, conf, DAG_RUN_LIMIT)
     assert succeeded == succeed, printed.getvalue()
     return printed.getvalue() + log.read_text()

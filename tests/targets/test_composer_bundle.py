@@ -28,8 +28,9 @@ print(json.dumps({
 def test_composer_bundle_imports_from_the_bucket_layout(tmp_path):
     bundle = tmp_path / "gcs"
     subprocess.run(
-        ["make", "-s", "bundle-composer", f"BUNDLE={bundle}"], cwd=PROJECT_ROOT, check=True
-    )
+        ["make", "-s", "bundle-composer", f"BUNDLE={bundle}"],
+        cwd=PROJECT_ROOT, check=True, timeout=300,
+    )  # fmt: skip
     seeds = bundle / "data" / "dbt" / "seeds"
     assert not seeds.is_symlink() and (seeds / "police_districts.csv").is_file()
     assert (bundle / "data" / "dbt" / "target" / "manifest.json").is_file()
@@ -54,6 +55,7 @@ def test_composer_bundle_imports_from_the_bucket_layout(tmp_path):
         capture_output=True,
         text=True,
         check=True,
+        timeout=300,
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["errors"] == {}

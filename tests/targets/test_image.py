@@ -29,10 +29,10 @@ def test_the_images_tests_pass_on_the_files_it_holds(tmp_path):
     }
     env.update(PATH=f"{python.parent}:{env['PATH']}", AIRFLOW_HOME=str(image))
     for command in dockerfile_runs():  # the manifest Cosmos renders from
-        subprocess.run(["bash", "-c", command], cwd=image, env=env, check=True)
+        subprocess.run(["bash", "-c", command], cwd=image, env=env, check=True, timeout=600)
     done = subprocess.run(
         [str(python), "-m", "pytest", "-p", "no:cacheprovider", "tests"],
-        cwd=image, env=env, capture_output=True, text=True,
+        cwd=image, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert " passed" in done.stdout and " skipped" not in done.stdout

@@ -2,7 +2,6 @@
 of the writer, errors and early stops carried across."""
 
 import threading
-import time
 
 import pytest
 
@@ -37,15 +36,27 @@ def test_a_consumer_that_stops_closes_the_producer():
 
 
 def test_the_producer_runs_one_item_ahead_and_no_further():
-    started = []
+    """Each item is started only once the consumer holds the one before it: the consumer keeps
+    each item until the producer has started the next (an event, no sleep), and every start
+    records how many items the consumer had by then. A producer that ran further ahead would
+    start item k + 1 while the consumer still held item k - 1."""
+    count = 10
+    started = [threading.Event() for _ in range(count)]
+    received = 0
+    held_at_start = []
 
     def pages():
-        for page in range(10):
-            started.append(page)
+        for page in range(count):
+            held_at_start.append(received)
+            started[page].set()
             yield page
 
-    ahead = one_ahead(pages())
-    assert next(ahead) == 0
-    time.sleep(0.3)  # time enough for the producer to run ahead, if it would
-    assert started == [0, 1]  # page 1 made while page 0 is written, page 2 not yet
-    assert list(ahead) == list(range(1, 10))
+    got = []
+    for item in one_ahead(pages()):
+        received += 1
+        got.append(item)
+        if item + 1 < count:  # the next page is made while this one is written
+            assert started[item + 1].wait(30), f"page {item + 1} never started"
+    assert got == list(range(count))
+    # page 0 before anything was handed over; page k once the consumer had k pages
+    assert held_at_start == list(range(count))

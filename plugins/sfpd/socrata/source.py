@@ -101,12 +101,13 @@ class SocrataSource:
         if response.status_code == 202:  # still "processing" after the retries
             raise SourceError(
                 f"Socrata did not return rows for {redact(response.url)} after "
-                f"{self.endpoint.retries} retries: {response.text[:200]}"
+                f"{self.endpoint.retries} retries: {_one_line(response.text, 200)}"
             )
         if response.status_code != 200:
             raise SourceError(
                 f"Socrata answered HTTP {response.status_code} for {redact(response.url)} "
-                f"(429/5xx retried up to {self.endpoint.retries} times): {response.text[:500]}"
+                f"(429/5xx retried up to {self.endpoint.retries} times): "
+                f"{_one_line(response.text, 500)}"
             )
         with response:
             return response.raw.read(decode_content=True)
@@ -234,6 +235,11 @@ class SocrataSource:
         if len(page):
             log.warning("%d rows without a %s", len(page), KEY)
             yield page
+
+
+def _one_line(text: str, limit: int) -> str:
+    """An answer's text for a message: Socrata pretty-prints its error objects."""
+    return " ".join(text.split())[:limit]
 
 
 _LAST_KEY = re.compile(rb'"' + KEY.encode() + rb'"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?[\d.eE+]+))')

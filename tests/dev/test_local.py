@@ -2,26 +2,21 @@
 
 import datetime as dt
 import json
-import socket
 import time
 
 from sfpd.window import SF_TZ
 from sfpd_dev import local
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from sfpd_dev.ports import refusing_port
 
 
 def test_unreachable_api_fails_within_a_minute_naming_the_offline_option(monkeypatch, capsys):
-    conn = {"conn_type": "http", "host": "127.0.0.1", "port": closed_port(), "schema": "http"}
-    monkeypatch.setenv("AIRFLOW_CONN_SOCRATA_DEFAULT", json.dumps(conn))
     monkeypatch.delenv("SFPD_SOURCE", raising=False)
-    began = time.monotonic()
-    assert local.main() == 1
-    assert time.monotonic() - began < 60
+    with refusing_port() as port:  # held: nothing else can listen there meanwhile
+        conn = {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http"}
+        monkeypatch.setenv("AIRFLOW_CONN_SOCRATA_DEFAULT", json.dumps(conn))
+        began = time.monotonic()
+        assert local.main() == 1
+        assert time.monotonic() - began < 60
     err = capsys.readouterr().err
     assert "Cannot reach the Socrata API" in err
     assert "SFPD_SOURCE=replay make run" in err

@@ -1,17 +1,26 @@
-"""The replay server answers SODA 2.x queries the way Socrata does."""
+"""The replay server (dev/sfpd_dev/replay.py) answers SODA 2.x queries the way Socrata does, in
+the shape real Socrata servers answer (tests/fixtures/socrata-recorded: its pages byte for
+byte, its errors and metadata key for key)."""
+
+import json
 
 import pytest
+import requests
 
 from sfpd_dev.replay import (
     COLUMN_TYPES,
     DEFAULT_LIMIT,
+    Faults,
     ReplayServer,
     SoQLError,
     load_corpus,
+    rows_from_csv_export,
     rows_in,
     run_query,
+    socrata_json,
 )
 from tests.conftest import FIXTURES
+from tests.socrata_recorded import RECORDED
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +29,9 @@ def corpus():
 
 
 def test_corpus_is_every_bundled_row_once(corpus):
-    assert len(corpus) == 1000 + 1000 + 11884
+    files = [json.loads(path.read_text()) for path in sorted(FIXTURES.glob("*.json"))]
+    files += [rows_from_csv_export(path) for path in sorted(FIXTURES.glob("*.csv"))]
+    assert len(files) == 3 and len(corpus) == sum(map(len, files))  # no row in two files
     assert len({row["row_id"] for row in corpus}) == len(corpus)
     assert [row[":id"] for row in corpus] == sorted(row[":id"] for row in corpus)
 
@@ -35,10 +46,16 @@ def test_where_and_or_parentheses_and_count_alias(corpus):
         "AND incident_datetime >= '2018-12-01T00:00:00' AND incident_datetime < '2019-01-01'"
     )
     rows = run_query(corpus, {"$where": where, "$limit": "50000"})
-    assert len(rows) == 283 + 598
+    expected = [
+        row for row in corpus
+        if row.get("police_district") in ("Out of SF", "Park")
+        and "2018-12-01T00:00:00" <= row["incident_datetime"] < "2019-01-01"
+    ]  # fmt: skip
+    assert [row["row_id"] for row in rows] == [row["row_id"] for row in expected]
     assert {row["police_district"] for row in rows} == {"Out of SF", "Park"}
-    assert run_query(corpus, {"$where": where, "$select": "count(*) AS n"}) == [{"n": "881"}]
-    assert run_query(corpus, {"$where": where, "$select": "count(*)"}) == [{"count": "881"}]
+    n = str(len(expected))
+    assert run_query(corpus, {"$where": where, "$select": "count(*) AS n"}) == [{"n": n}]
+    assert run_query(corpus, {"$where": where, "$select": "count(*)"}) == [{"count": n}]
 
 
 def test_order_by_column_descending_with_offset(corpus):
@@ -147,3 +164,77 @@ def test_a_keyset_page_is_the_rows_after_the_key_in_the_columns_order(corpus, ro
     wrong = key if row_id_type == "text" else f"'{key}'"
     with pytest.raises(SoQLError, match="Type mismatch"):
         run_query(corpus, {**params, "$where": f"({base}) AND row_id > {wrong}"}, cache, types)
+
+
+# ------------------------------------------------------ the shape of real Socrata answers
+def recorded_json(name: str) -> object:
+    return json.loads((RECORDED / f"{name}.json").read_bytes())
+
+
+def shape(value: object) -> object:
+    """Keys and JSON types, recursively (a list by its first item)."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return type(value).__name__
+
+
+@pytest.mark.parametrize(
+    ("name", "soda3"),
+    [
+        ("soda2_rows_page_chicago_zidz-sdfj", False),
+        ("soda2_empty_page_demo_4tka-6guv", False),
+        ("soda3_query_page_chicago_zidz-sdfj", True),
+    ],
+)
+def test_pages_are_laid_out_byte_for_byte_as_socrata_lays_them_out(name, soda3):
+    body = (RECORDED / f"{name}.json").read_bytes()
+    assert socrata_json(json.loads(body), soda3=soda3) == body
+
+
+def test_its_answers_have_the_shape_of_socratas(replay_server):
+    """Against the replay server over HTTP: pages of either API, the errors of a missing
+    dataset, a missing view, a malformed query and a server error, and the metadata."""
+    url = replay_server.url
+    page = requests.get(f"{url}/resource/wg3w-h783.json", params={"$limit": 2}, timeout=30)
+    assert page.content == socrata_json(page.json())  # SODA 2.x layout
+    soda3 = requests.post(
+        f"{url}/api/v3/views/wg3w-h783/query.json",
+        json={"query": "SELECT row_id ORDER BY row_id", "page": {"pageNumber": 1, "pageSize": 2}},
+        headers={"X-App-Token": "token"}, timeout=30,
+    )  # fmt: skip
+    assert soda3.content == socrata_json(soda3.json(), soda3=True)
+    assert soda3.content.startswith(b"[\n{") and soda3.content.endswith(b"}\n]\n")
+
+    missing = requests.get(f"{url}/resource/songs.json", timeout=30)
+    assert (missing.status_code, missing.content) == (
+        404, (RECORDED / "error_404_resource_dataset_missing_nyc.json").read_bytes()
+    )  # fmt: skip
+    view = requests.get(f"{url}/api/views/songs.json", timeout=30)
+    assert (view.status_code, view.content) == (
+        404, (RECORDED / "error_404_views_not_found_nyc.json").read_bytes()
+    )  # fmt: skip
+    malformed = requests.get(f"{url}/resource/wg3w-h783.json", params={"$where": "("}, timeout=30)
+    assert malformed.status_code == 400
+    assert shape(malformed.json()) == shape(
+        recorded_json("error_400_docs_example_query_compiler_malformed")
+    )
+    assert malformed.json()["code"] == "query.compiler.malformed"
+
+    metadata = requests.get(f"{url}/api/views/wg3w-h783.json", timeout=30).json()
+    real = shape(recorded_json("views_metadata_sfgov_vw6y-z8j6"))
+    ours = shape(metadata)
+    assert ours.keys() <= real.keys()
+    assert {k: ours[k] for k in ("id", "rowsUpdatedAt")} == {
+        k: real[k] for k in ("id", "rowsUpdatedAt")
+    }
+    assert ours["columns"][0].items() <= real["columns"][0].items()
+
+
+def test_a_server_error_has_the_shape_of_socratas():
+    with ReplayServer(FIXTURES) as server:
+        server.faults = Faults(rate=1.0, kinds=("500",), max_in_a_row=10)
+        failed = requests.get(f"{server.url}/resource/wg3w-h783.json", timeout=30)
+    assert failed.status_code == 500
+    assert failed.content == (RECORDED / "error_500_internal_2013.json").read_bytes()

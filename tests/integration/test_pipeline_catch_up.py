@@ -236,3 +236,28 @@ def test_without_metadata_every_run_reads(server, source, lake, warehouse):
     server.requests.clear()
     Loader(source, lake, warehouse, ID, "second").catch_up()
     assert any("$group" in params for params in server.requests)
+
+
+def test_a_catch_up_that_reads_more_than_the_bound_says_the_dataset_was_replaced(
+    server, source, lake, warehouse, caplog, monkeypatch
+):
+    """A publisher's full reload gives every row a new :updated_at: the next catch-up reads the
+    whole dataset once, and says so as a warning. The bound (50,000 rows; the bundled rows are
+    fewer) is lowered here to what a reload of the bundled rows reads."""
+    daily_run(source, lake, warehouse, "first")
+    server.reload()
+    rows = len(server.corpus)
+    monkeypatch.setattr("sfpd.pipeline.CATCH_UP_WARN_ROWS", rows - 1)
+    with caplog.at_level(logging.WARNING, logger="sfpd.pipeline"):
+        caught_up = Loader(source, lake, warehouse, ID, "after the reload").catch_up()
+    assert caught_up.changed.rows_read == rows
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "sfpd.pipeline"]
+    assert f"Catch-up: read {rows} rows changed upstream since" in warning
+    assert "the publisher probably replaced the dataset" in warning
+
+    caplog.clear()
+    monkeypatch.setattr("sfpd.pipeline.CATCH_UP_WARN_ROWS", rows)  # at the bound: no warning
+    server.reload()
+    with caplog.at_level(logging.WARNING, logger="sfpd.pipeline"):
+        Loader(source, lake, warehouse, ID, "after another").catch_up()
+    assert not [r for r in caplog.records if r.name == "sfpd.pipeline"]
