@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import query
+from tests.conftest import bundled_rows, query, reports_of
 from tests.dbt.conftest import DBT_DIR, dbt
 
-RAW_ROWS, REPORTS = 13884, 11642  # all bundled rows; their distinct incident_id
+RAW_ROWS, REPORTS = len(bundled_rows()), reports_of(bundled_rows())  # every bundled row
 
 
 def results(env: dict) -> list[dict]:

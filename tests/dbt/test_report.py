@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -15,9 +16,9 @@ from sfpd.report import DAYS, TOP, daily_series, render_report, report_data
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
 from tests.browser import dump_dom, screenshot
-from tests.conftest import query
+from tests.conftest import bundled_rows, query, reports_of
 
-REPORTS, OFFENCES = 11642, 13884
+REPORTS, OFFENCES = reports_of(bundled_rows()), len(bundled_rows())  # every bundled row
 WINDOW = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))
 CHARTS = ("neighborhood_by_day", "day_by_hour", "daily_trend", "monthly_trend", "resolution_rates")
 
@@ -100,13 +101,46 @@ def test_the_report_says_how_to_read_the_hotspots_and_what_it_leaves_out(report_
     assert "are left out of both tables" in html and "include_sensitive_categories" in html
 
 
+class _References(HTMLParser):
+    """Every attribute of a page that makes a browser load something, and every CSS url()."""
+
+    ATTRIBUTES = {"src", "href", "srcset", "data", "poster", "action", "background"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.found += [f"<{tag} {name}={value}>" for name, value in attrs
+                       if name in self.ATTRIBUTES and value]  # fmt: skip
+        self.found += re.findall(r"url\([^)]*\)", dict(attrs).get("style") or "")
+
+    def handle_data(self, data):
+        if self.lasttag == "style":
+            self.found += re.findall(r"url\([^)]*\)", data)
+
+
+def loaded_from_elsewhere(html: str) -> list[str]:
+    """What a page would load from the network or another file (not an anchor of its own,
+    not a data: URI)."""
+    parser = _References()
+    parser.feed(html)
+    inline = re.compile(r"""^(<[^=]+=|url\(['"]?)(#|data:)""")
+    return [found for found in parser.found if not inline.match(found)]
+
+
 def test_report_is_one_offline_file(report_file):
     html = report_file.read_text()
-    assert "2019-09-01" in html and "2019-11-01" in html and "11,642 reports" in html
-    assert not re.search(r"<script[^>]+src=", html)  # no CDN: plotly.js is inline
+    assert "2019-09-01" in html and "2019-11-01" in html and f"{REPORTS:,} reports" in html
+    assert loaded_from_elsewhere(html) == []  # no CDN, no stylesheet, no image: plotly.js inline
     assert "plotly.js v" in html
     for chart in CHARTS:
         assert f'id="chart-{chart}"' in html
+    # what the check finds in a page that is not one file
+    elsewhere = ('<script src="https://cdn.plot.ly/plotly.min.js"></script><link rel=stylesheet '
+                 'href="report.css"><div style="background: url(map.png)"></div><img src=x.png>'
+                 '<a href="#top"></a><img src="data:image/png;base64,AA==">')  # fmt: skip
+    assert len(loaded_from_elsewhere(elsewhere)) == 4
 
 
 @pytest.mark.slow

@@ -1,7 +1,9 @@
 """End to end: `airflow dags test sfpd_incidents_backfill` on the embedded warehouse against the
 replay server: three monthly chunks give the raw table the same windows loaded by the pipeline's
 own functions give, dbt builds once over the range; rows changed or removed upstream are updated
-or deleted inside their chunk; a bad param fails the first task before anything is read."""
+or deleted inside their chunk, and with run_dbt off dbt does not run; a bad param fails the
+first task before anything is read. Each test sets up what it asserts on (the module's runs
+share one warehouse, as a deployment does)."""
 
 from __future__ import annotations
 
@@ -16,13 +18,13 @@ from sfpd.pipeline import Loader
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
-from tests.conftest import query
+from tests.conftest import query, rows_of
 from tests.e2e.conftest import dags_test, state_env
 
 pytestmark = pytest.mark.slow
 
 BACKFILL = "sfpd_incidents_backfill"
-# Sep-Nov 2019: 208 + 1,153 + 438 bundled rows, one chunk per month.
+# Sep-Nov 2019, one chunk per month.
 CHUNKS = [
     Window.from_dict({"start": start, "end": end})
     for start, end in (("2019-09-01", "2019-10-01"), ("2019-10-01", "2019-11-01"),
@@ -61,26 +63,33 @@ def reference(replay_server, directory: Path) -> dict:
     return {"SFPD_DUCKDB_PATH": str(warehouse.path)}
 
 
+@pytest.fixture(scope="module")
+def backfilled(backfill_env) -> str:
+    """The range loaded by a backfill (what it printed): the state the later tests start from."""
+    return dags_test(backfill_env, "2019-12-01", BACKFILL, CONF)
+
+
 def test_three_monthly_chunks_give_the_table_their_windows_give(
-    backfill_env, replay_server, tmp_path
+    backfilled, backfill_env, replay_server, tmp_path
 ):
-    dags_test(backfill_env, "2019-12-01", BACKFILL, CONF)
-    backfilled = query(backfill_env, RAW)
-    assert len(backfilled) == 208 + 1153 + 438
-    assert backfilled == query(reference(replay_server, tmp_path), RAW)
+    per_chunk = [len(rows_of(window)) for window in CHUNKS]
+    assert all(per_chunk)
+    table = query(backfill_env, RAW)
+    assert len(table) == sum(per_chunk)
+    assert table == query(reference(replay_server, tmp_path), RAW)
     assert changes_of_last_run(backfill_env) == [
-        ("2019-09-01", 208, 0, 0),
-        ("2019-10-01", 1153, 0, 0),
-        ("2019-11-01", 438, 0, 0),
+        (str(window.start), rows, 0, 0) for window, rows in zip(CHUNKS, per_chunk, strict=True)
     ]
     # dbt ran once, after the chunks, over the whole range
     offences = query(
         backfill_env, "SELECT sum(offence_count) FROM sfpd_marts.rpt_daily_reports_by_district"
     )
-    assert offences == [(len(backfilled),)]
+    assert offences == [(len(table),)]
 
 
-def test_backfill_applies_upstream_changes_and_removals(backfill_env, replay_server):
+def test_backfill_applies_upstream_changes_and_removals_and_run_dbt_off_skips_dbt(
+    backfilled, backfill_env, replay_server
+):
     original = copy.deepcopy(replay_server.corpus)
     in_october = [r for r in original if r["incident_datetime"].startswith("2019-10")]
     removed, changed = in_october[0]["row_id"], in_october[1]["row_id"]
@@ -94,7 +103,7 @@ def test_backfill_applies_upstream_changes_and_removals(backfill_env, replay_ser
         rows.append(row)
     replay_server.replace_corpus(rows)
     try:
-        dags_test(backfill_env, "2019-12-03", BACKFILL, {**CONF, "run_dbt": False})
+        log = dags_test(backfill_env, "2019-12-03", BACKFILL, {**CONF, "run_dbt": False})
     finally:
         replay_server.replace_corpus(original)
     assert changes_of_last_run(backfill_env) == [
@@ -108,6 +117,16 @@ def test_backfill_applies_upstream_changes_and_removals(backfill_env, replay_ser
     assert query(
         backfill_env, f"SELECT resolution FROM sfpd_raw.incidents WHERE row_id = '{changed}'"
     ) == [(resolution,)]
+    # run_dbt off: every dbt task and what follows the build skipped; the marts as they were
+    states = dict(re.findall(r"^  (\S+)\s+(success|failed|skipped)", log, re.MULTILINE))
+    after_dbt = ("dbt_docs", "dbt_source_freshness", "report")
+    dbt = {t: state for t, state in states.items() if t.startswith("dbt.") or t in after_dbt}
+    assert dbt and set(dbt.values()) == {"skipped"}, dbt
+    assert states["dbt_requested"] == "success" and len(dbt) > 30
+    assert query(
+        backfill_env,
+        f"SELECT count(*) FROM sfpd_marts.fct_incident_offences WHERE row_id = '{removed}'",
+    ) == [(1,)]
 
 
 def test_a_bad_param_fails_the_first_task_before_any_work(backfill_env):

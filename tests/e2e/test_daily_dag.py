@@ -16,10 +16,11 @@ import pytest
 from sfpd.window import rolling_window
 from sfpd_dev.local import anchor_for
 from sfpd_dev.replay import rows_in
-from tests.conftest import query
+from tests.conftest import query, reports_of, rows_of
 from tests.e2e.conftest import RUN_DATE, dags_test, state_env
 
 WINDOW = rolling_window(anchor_for(RUN_DATE))  # [2018-11-01, 2019-01-01)
+OFFENCES = len(rows_of(WINDOW))  # the bundled rows of the window, one per offence
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +35,11 @@ def printed(env) -> str:
 
 
 def test_the_run_prints_a_line_per_task_with_its_rows(printed):
+    rows = f"{OFFENCES:,}"
     for line in [
-        r"    extract\s+11,887 of 11,887 rows",  # the extract's progress
-        r"  extract\s+success\s+[\d.]+ s  11,887 rows read, 0 quarantined",
-        r"  merge\s+success\s+[\d.]+ s  11,887 inserted, 0 updated, 0 deleted",
+        rf"    extract\s+{rows} of {rows} rows",  # the extract's progress
+        rf"  extract\s+success\s+[\d.]+ s  {rows} rows read, 0 quarantined",
+        rf"  merge\s+success\s+[\d.]+ s  {rows} inserted, 0 updated, 0 deleted",
         r"  dbt\s+success\s+[\d.]+ s  \d+ nodes built and tested",
         r"  check_upstream\s+success\s+[\d.]+ s  DataSF last published 2026-01-01 00:00 UTC",
         r"  dbt_source_freshness\s+success",
@@ -50,7 +52,7 @@ def test_the_run_prints_a_line_per_task_with_its_rows(printed):
 
 def test_the_raw_table_is_the_window_and_the_marts_hold_it(printed, env, replay_server):
     expected = {row["row_id"] for row in rows_in(replay_server.corpus, WINDOW.soql_where())}
-    assert len(expected) == 11887
+    assert len(expected) == OFFENCES
     raw = query(env, "SELECT row_id FROM sfpd_raw.incidents")
     assert sorted(row[0] for row in raw) == sorted(expected)  # each row once
     mart = "sfpd_marts.rpt_daily_reports_by_district"
@@ -66,10 +68,11 @@ def test_the_lake_holds_the_window_as_parquet_and_the_report(printed, env):
     parts = sorted(lake.glob("windows/2018-11-01_2019-01-01/part-*.parquet"))
     files = [str(p) for p in parts]
     assert files and duckdb.sql(f"SELECT count(*) FROM read_parquet({files})").fetchall() == [
-        (11887,)
+        (OFFENCES,)
     ]
     html = (lake / "reports" / "sfpd_report_2018-11-01_2019-01-01.html").read_text()
-    assert "2018-11-01" in html and "9,752 reports" in html and 'id="chart-day_by_hour"' in html
+    reports = f"{reports_of(rows_of(WINDOW)):,} reports"
+    assert "2018-11-01" in html and reports in html and 'id="chart-day_by_hour"' in html
 
 
 def test_the_run_shows_source_freshness_and_writes_the_dbt_docs_to_the_lake(printed, env):

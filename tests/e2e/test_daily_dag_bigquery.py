@@ -16,7 +16,7 @@ from sfpd.window import rolling_window
 from sfpd_dev.local import anchor_for
 from sfpd_dev.replay import rows_in
 from tests.alert_servers import WebhookSink
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, reports_of, rows_of
 from tests.e2e.conftest import RUN_DATE, dags_test
 from tests.e2e.test_operations import lineage_edges
 from tests.emulators.servers import PROJECT, bigquery_client, storage_client
@@ -87,7 +87,8 @@ def test_daily_dag_on_gcs_and_bigquery(ran, emulators, replay_server):
     ]
     assert blobs == [*docs, report, folder + "part-00000.parquet", folder + "rejects.parquet"]
     html = storage_client(emulators["gcs"]).bucket(BUCKET).blob(report).download_as_text()
-    assert "9,752 reports" in html and 'id="chart-neighborhood_by_day"' in html
+    reports = f"{reports_of(rows_of(rolling_window(anchor_for(RUN_DATE)))):,} reports"
+    assert reports in html and 'id="chart-neighborhood_by_day"' in html
     raw_sql = f"SELECT * FROM `{PROJECT}.sfpd_raw.incidents` ORDER BY row_id"
     raw = query(emulators, raw_sql)
     assert [row[0] for row in raw] == sorted(expected)  # exactly the window, row_id unique

@@ -17,9 +17,11 @@ from sfpd.extract import extract_to_lake
 from sfpd.gcs_lake import GcsLake
 from sfpd.lake import LocalLake, open_lake, prune_lake
 from sfpd.window import Window
+from tests.conftest import rows_of
 from tests.emulators.servers import storage_client
 
 NOV_DEC_2018 = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))
+IN_WINDOW = len(rows_of(NOV_DEC_2018))  # the bundled rows of November-December 2018
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def test_gcs_lake_writes_one_folder_per_window_and_a_retry_replaces_it(source, g
     client, bucket = gcs
     lake = GcsLake.from_uri(f"gs://{bucket}/sfpd", client)
     first = extract_to_lake(NOV_DEC_2018, source, lake, "wg3w-h783")
-    assert first.rows == 11887
+    assert first.rows == IN_WINDOW
     assert first.uris == [
         f"gs://{bucket}/sfpd/wg3w-h783/windows/2018-11-01_2019-01-01/part-0000{i}.parquet"
         for i in range(3)
@@ -46,7 +48,7 @@ def test_gcs_lake_writes_one_folder_per_window_and_a_retry_replaces_it(source, g
     assert names == [folder + "part-00000.parquet", folder + "rejects.parquet"]
     assert second.uris == [f"gs://{bucket}/{names[0]}"]
     data = client.bucket(bucket).blob(names[0]).download_as_bytes()
-    assert pq.read_table(io.BytesIO(data)).num_rows == 11887
+    assert pq.read_table(io.BytesIO(data)).num_rows == IN_WINDOW
 
 
 def test_a_rewritten_window_replaces_the_previous_files(source, lake):

@@ -147,6 +147,15 @@ def test_the_same_rows_recorded_through_either_api_read_the_same():
     assert read["soda3"] == read["soda2"]
 
 
+def test_a_page_laid_out_as_in_2013_reads_as_its_rows():
+    """Pretty-printed, no newline at the end: any layout of a JSON array is read."""
+    answer = recorded("soda2_rows_page_legacy_2013")
+    with ScriptedServer({ROWS.format("earthquakes"): [answer]}) as server:
+        with client(server, "earthquakes") as source:
+            rows = source.query(Query("*", "magnitude > 4"))
+    assert rows == json.loads(answer.body) and len(rows) == 1
+
+
 def test_a_page_in_soda3s_layout_is_read_by_duckdb_like_one_in_soda2s(api_rows, monkeypatch):
     """SODA3 lays a page out as ``[\\n{...},\\n{...}\\n]\\n`` (the recording shows it byte for
     byte): our rows laid out so take DuckDB's path, not the row-by-row fallback."""

@@ -22,12 +22,13 @@ from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import AUDIT_COLUMNS, BigQueryWarehouse, LocationMismatch, StagingRejected
 from sfpd.window import Window
 from sfpd_dev.replay import ReplayServer, rows_in
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, rows_of
 from tests.emulators.servers import PROJECT, bigquery_client, storage_client
 from tests.integration.test_pipeline_catch_up import moved
 
 ID, RUN = "wg3w-h783", "test-run"
 NOV_DEC_2018 = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))
+IN_WINDOW = len(rows_of(NOV_DEC_2018))  # the bundled rows of November-December 2018
 AUTUMN_2019 = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))
 
 
@@ -60,14 +61,14 @@ def test_bigquery_load_and_merge_then_rerun_changes_nothing(source, lake, wareho
     Loader(source, lake, warehouse, "wg3w-h783", RUN).load(AUTUMN_2019)
     autumn = raw_rows(warehouse)
     result = Loader(source, lake, warehouse, "wg3w-h783", RUN).load(NOV_DEC_2018)
-    assert (result.rows_read, result.rows_inserted) == (11887, 11887)
-    assert (result.rows_in_window_before, result.rows_in_window_after) == (0, 11887)
+    assert (result.rows_read, result.rows_inserted) == (IN_WINDOW, IN_WINDOW)
+    assert (result.rows_in_window_before, result.rows_in_window_after) == (0, IN_WINDOW)
     after_first = raw_rows(warehouse)
     assert len({row[0] for row in after_first}) == len(after_first)  # row_id unique
     assert set(autumn) <= set(after_first)  # the other window is untouched
 
     again = Loader(source, lake, warehouse, "wg3w-h783", RUN).load(NOV_DEC_2018)
-    assert again.rows_in_window_before == again.rows_in_window_after == 11887
+    assert again.rows_in_window_before == again.rows_in_window_after == IN_WINDOW
     assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (0, 0, 0)
     assert raw_rows(warehouse) == after_first
     audit = warehouse.client.query(f"SELECT COUNT(*) FROM {warehouse.table('load_audit')}")
@@ -189,7 +190,7 @@ def test_a_failure_between_the_merge_and_the_audit_leaves_every_table_as_it_was(
     assert {name: table_rows(warehouse, name) for name in before} == before
     monkeypatch.undo()
     retried = Loader(source, lake, warehouse, ID, RUN).merge(extract)
-    assert retried.rows_inserted == 11887  # the retry
+    assert retried.rows_inserted == IN_WINDOW  # the retry
 
 
 def test_an_audit_table_of_an_earlier_version_gets_the_column_it_lacks(emulators, caplog):

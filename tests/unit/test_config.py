@@ -61,15 +61,25 @@ def test_bad_settings_are_refused_with_the_setting_named(env, message):
 
 
 @pytest.mark.parametrize(
-    "env",
+    ("env", "read"),
     [
-        {"SFPD_DATASET_ID": "abcd-1234", "SFPD_RAW_SCHEMA": "Raw_2"},
-        {**BIGQUERY, "SFPD_GCP_PROJECT": "example.com:my-project"},
-        {**BIGQUERY, "SFPD_LAKE_URI": "gs://bucket"},
+        (
+            {"SFPD_DATASET_ID": "abcd-1234", "SFPD_RAW_SCHEMA": "Raw_2"},
+            {"warehouse": "duckdb", "dataset_id": "abcd-1234", "raw_schema": "Raw_2"},
+        ),
+        (  # a domain-scoped project
+            {**BIGQUERY, "SFPD_GCP_PROJECT": "example.com:my-project"},
+            {"warehouse": "bigquery", "gcp_project": "example.com:my-project"},
+        ),
+        (  # a bucket without a prefix
+            {**BIGQUERY, "SFPD_LAKE_URI": "gs://bucket"},
+            {"warehouse": "bigquery", "lake_uri": "gs://bucket"},
+        ),
     ],
 )
-def test_unusual_but_valid_settings_are_accepted(env):
-    assert Settings.from_env(env).warehouse in ("duckdb", "bigquery")
+def test_unusual_but_valid_settings_are_accepted(env, read):
+    settings = Settings.from_env(env)
+    assert {name: getattr(settings, name) for name in read} == read
 
 
 @pytest.mark.parametrize(

@@ -107,8 +107,10 @@ def test_the_mapping_reads_no_connection_until_a_task_renders_the_profile(monkey
     mapping = GoogleCloudConnectionProfileMapping("gcp_under_test", {"project": "p"})
     assert mapping.mock_profile["method"] == "oauth"  # parse time: no connection needed
     assert "chosen" not in vars(mapping)
-    with pytest.raises(Exception):  # noqa: B017 (the missing connection: its error differs by version)
+    # the missing connection: AirflowNotFoundException, whose module differs by version
+    with pytest.raises(Exception, match="The conn_id `gcp_under_test` isn't defined") as caught:
         _ = mapping.profile
+    assert type(caught.value).__name__ == "AirflowNotFoundException"
 
 
 def test_the_composer_dbt_virtualenv_gets_the_dbt_pins(tmp_path):

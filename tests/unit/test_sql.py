@@ -289,7 +289,7 @@ def test_the_audits_missing_columns_are_added_in_one_bigquery_statement():
     assert [a.this.name for a in alter.args["actions"]] == ["kind", "source_rows_updated_at"]
 
 
-def test_a_raw_table_partitioned_by_day_is_moved_to_months_once():
+def test_the_move_to_monthly_partitions_copies_drops_and_renames_and_its_finish_renames():
     from google.cloud import bigquery
 
     from sfpd.warehouse import partitioned_by_day
