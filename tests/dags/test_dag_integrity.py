@@ -312,3 +312,31 @@ def test_the_tasks_that_write_a_table_update_its_asset(dag):
         t.split(".")[1] for t in marts
     }
     assert len(marts) == 9 and all(t.endswith(".test") for t in marts)
+
+
+IMPORT_ERRORS = """
+import json, sys
+from tests.dags.dagbag import dagbag_class
+bag = dagbag_class()(dag_folder=sys.argv[1])
+print(json.dumps({path.rsplit("/", 1)[-1]: error for path, error in bag.import_errors.items()}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"SFPD_WAREHOUSE": "snowflake"}, "SFPD_WAREHOUSE='snowflake' is not supported"),
+        ({"SFPD_FORCE_PULL": "maybe"}, "SFPD_FORCE_PULL='maybe' is not one of"),
+    ],
+)
+def test_a_bad_setting_is_an_import_error_of_each_dag_naming_it(setting, message):
+    """What the DAG processor shows (Airflow's import errors) for a setting it cannot use."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_ERRORS, str(DAGS_FOLDER)],
+        env={**os.environ, "PYTHONPATH": PYTHONPATH, **setting},
+        capture_output=True, text=True, check=True, timeout=PARSE_LIMIT,
+    )  # fmt: skip
+    errors = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(errors) == set(DAG_FILES)
+    for error in errors.values():
+        assert f"ConfigError: {message}" in error

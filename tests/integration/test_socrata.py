@@ -224,13 +224,6 @@ def test_unreachable_server_fails_fast_and_names_the_offline_option():
     assert f"http://127.0.0.1:{port}/resource/wg3w-h783.json" in str(caught.value)
 
 
-def test_page_size_is_bounded():
-    with pytest.raises(ValueError, match="page_size"):
-        SocrataSource(SocrataEndpoint(), page_size=50_001)
-    with pytest.raises(ConfigError, match="scheme"):
-        SocrataEndpoint(scheme="ftp")
-
-
 def test_the_sources_clock_and_its_rows_per_day(replay_server):
     endpoint = SocrataEndpoint(host="127.0.0.1", port=replay_server.port, scheme="http")
     with SocrataSource(endpoint) as source:

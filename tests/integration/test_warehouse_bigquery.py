@@ -19,7 +19,13 @@ from sfpd.gcs_lake import GcsLake
 from sfpd.pipeline import Loader
 from sfpd.schema import FIELD_NAMES
 from sfpd.socrata import SocrataEndpoint, SocrataSource
-from sfpd.warehouse import AUDIT_COLUMNS, BigQueryWarehouse, LocationMismatch, StagingRejected
+from sfpd.warehouse import (
+    AUDIT_COLUMNS,
+    BigQueryWarehouse,
+    LakeUnreadable,
+    LocationMismatch,
+    StagingRejected,
+)
 from sfpd.window import Window
 from sfpd_dev.replay import ReplayServer, rows_in
 from tests.conftest import FIXTURES, rows_of
@@ -232,3 +238,23 @@ def test_locations_that_cannot_work_are_refused_naming_both(emulators):
     eu.check_locations(lake.bucket, "europe-west1")  # a region inside the EU multi-region
     us = BigQueryWarehouse(bq, PROJECT, f"us_{uuid.uuid4().hex[:8]}", "US")
     us.check_locations(lake.bucket, "europe-west1")  # the US multi-region loads from anywhere
+
+
+@pytest.mark.parametrize("damage", ["not Parquet", "gone"])
+def test_a_lake_object_that_cannot_be_read_fails_the_merge_naming_it(
+    source, lake, warehouse, gcs, damage
+):
+    Loader(source, lake, warehouse, ID, RUN).load(AUTUMN_2019)
+    before = raw_rows(warehouse)
+    extract = extract_to_lake(NOV_DEC_2018, source, lake, ID)
+    client, bucket = gcs
+    blob = client.bucket(bucket).blob(extract.uris[-1].split(f"{bucket}/", 1)[1])
+    if damage == "gone":
+        blob.delete()
+    else:
+        blob.upload_from_string(b"<html>a proxy's error page</html>")
+    with pytest.raises(LakeUnreadable) as caught:
+        Loader(source, lake, warehouse, ID, RUN).merge(extract)
+    assert f"({len(extract.uris)} in {extract.uris[-1].rsplit('/', 1)[0]}/)" in str(caught.value)
+    assert "clear it (or the whole run)" in str(caught.value)
+    assert raw_rows(warehouse) == before

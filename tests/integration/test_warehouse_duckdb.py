@@ -17,9 +17,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from sfpd.extract import extract_to_lake
-from sfpd.lake import path_to_file_uri
+from sfpd.lake import file_uri_to_path, path_to_file_uri
 from sfpd.pipeline import Loader
-from sfpd.warehouse import DuckDBWarehouse, StagingRejected, WarehouseLocked
+from sfpd.warehouse import (
+    DuckDBWarehouse,
+    LakeUnreadable,
+    StagingRejected,
+    WarehouseDamaged,
+    WarehouseLocked,
+)
 from sfpd.window import Window
 from tests.conftest import rows_of
 
@@ -265,3 +271,39 @@ def test_a_merge_waits_for_another_process_to_let_go_of_the_warehouse(
         merging.join(300)
     assert "error" not in outcome, outcome
     assert outcome["result"].rows_inserted == len(window_rows(warehouse)) == IN_WINDOW
+
+
+BAD_FILES = {
+    "cut short": lambda path: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2]),
+    "not Parquet": lambda path: path.write_bytes(b"<html>a proxy's error page</html>"),
+    "gone": lambda path: path.unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", BAD_FILES)
+def test_a_lake_file_that_cannot_be_read_fails_the_merge_naming_it_and_changes_nothing(
+    source, lake, warehouse, damage
+):
+    Loader(source, lake, warehouse, ID, RUN).load(AUTUMN_2019)
+    before = raw_rows(warehouse)
+    extract = extract_to_lake(NOV_DEC_2018, source, lake, ID)
+    BAD_FILES[damage](file_uri_to_path(extract.uris[-1]))
+    with pytest.raises(LakeUnreadable) as caught:
+        Loader(source, lake, warehouse, ID, RUN).merge(extract)
+    message = str(caught.value)
+    assert f"({len(extract.uris)} in {extract.uris[-1].rsplit('/', 1)[0]}/)" in message
+    assert str(file_uri_to_path(extract.uris[-1])) in message  # DuckDB names the file
+    assert "clear it (or the whole run)" in message and "the raw table was not changed" in message
+    assert raw_rows(warehouse) == before
+    # what the message says: the extract again, then the merge
+    assert Loader(source, lake, warehouse, ID, RUN).load(NOV_DEC_2018).rows_inserted == IN_WINDOW
+
+
+def test_a_damaged_duckdb_file_is_refused_naming_it(tmp_path):
+    path = tmp_path / "sfpd.duckdb"
+    path.write_bytes(b"\0not a database\0" * 512)
+    with pytest.raises(WarehouseDamaged) as caught:
+        DuckDBWarehouse(path).watermark()
+    assert f'"{path}" exists, but it is not a valid DuckDB database file' in str(caught.value)
+    assert "Move it aside" in str(caught.value)
+    assert path.read_bytes() == b"\0not a database\0" * 512  # left as it was, for its owner

@@ -53,6 +53,7 @@ def test_defaults_are_the_embedded_warehouse_under_the_project():
         ({"SFPD_TASK_RETRIES": "-1"}, "SFPD_TASK_RETRIES must be at least 0"),
         ({"SFPD_LATE_AFTER_HOURS": "3h"}, "SFPD_LATE_AFTER_HOURS must be a number"),
         ({"SFPD_STALE_AFTER_DAYS": "0"}, "SFPD_STALE_AFTER_DAYS must be at least 0.1"),
+        ({"SFPD_FORCE_PULL": "maybe"}, "SFPD_FORCE_PULL='maybe' is not one of"),
     ],
 )
 def test_bad_settings_are_refused_with_the_setting_named(env, message):

@@ -76,7 +76,7 @@ class SocrataEndpoint:
         The extra may choose the ``api`` (soda2, soda3) and tune read_timeout,
         connect_timeout, retries and backoff_factor."""
         extra = extra or {}
-        options = {k: convert(extra[k]) for k, convert in _OPTIONS.items() if k in extra}
+        options = {key: _option(key, extra[key]) for key in _OPTIONS if key in extra}
         return cls(
             host=host or DEFAULT_HOST,
             scheme=schema or "https",
@@ -96,13 +96,37 @@ class SocrataEndpoint:
         return f"{self.base_url}/resource/{self.dataset_id}.json"
 
 
-_OPTIONS: dict[str, Callable] = {
-    "api": lambda value: str(value).strip().lower(),
-    "read_timeout": float,
-    "connect_timeout": float,
-    "retries": int,
-    "backoff_factor": float,
+def _whole(value: object) -> int:
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(number)
+
+
+# The connection extra's options: how each is read, and what it must be.
+_OPTIONS: dict[str, tuple[Callable, Callable, str]] = {
+    "api": (lambda value: str(value).strip().lower(), lambda api: True, "soda2 or soda3"),
+    "read_timeout": (float, lambda seconds: seconds > 0, "a number of seconds above 0"),
+    "connect_timeout": (float, lambda seconds: seconds > 0, "a number of seconds above 0"),
+    "retries": (_whole, lambda retries: retries >= 0, "a whole number, 0 or more"),
+    "backoff_factor": (float, lambda factor: factor >= 0, "a number of seconds, 0 or more"),
 }
+
+
+def _option(key: str, value: object) -> object:
+    """An option of the connection's extra, read; a value that cannot be is refused by name."""
+    convert, valid, expected = _OPTIONS[key]
+    try:
+        converted = convert(value)
+    except (TypeError, ValueError):
+        converted = None
+    if converted is None or isinstance(value, bool) or not valid(converted):
+        raise ConfigError(
+            f"The Socrata connection's extra has {key}={value!r}: it must be {expected}"
+        )
+    return converted
+
+
 RETRY_STATUSES = (202, 429, 500, 502, 503, 504)
 
 

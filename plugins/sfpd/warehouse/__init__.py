@@ -28,10 +28,11 @@ from sfpd.warehouse.bigquery_engine import (
     bucket_serves,
     partitioned_by_day,
 )
-from sfpd.warehouse.checks import StagingRejected
+from sfpd.warehouse.checks import LakeUnreadable, StagingRejected
 from sfpd.warehouse.duckdb_engine import (
     LOCK_WAIT_SECONDS,
     DuckDBWarehouse,
+    WarehouseDamaged,
     WarehouseLocked,
     connect_duckdb,
     lock_holder,
@@ -48,7 +49,9 @@ from sfpd.warehouse.session import Session
 
 __all__ = [
     "AUDIT_COLUMNS", "CLUSTER_BY", "LOCK_WAIT_SECONDS", "RAW_TABLE", "BigQueryWarehouse",
-    "Changes", "Check", "DuckDBWarehouse", "LocationMismatch", "MergeResult", "Session",
-    "SourceState", "StagingRejected", "Warehouse", "WarehouseLocked", "bucket_serves",
+    "Changes", "Check", "DuckDBWarehouse", "LakeUnreadable", "LocationMismatch", "MergeResult",
+    "Session",
+    "SourceState", "StagingRejected", "Warehouse", "WarehouseDamaged", "WarehouseLocked",
+    "bucket_serves",
     "check_result", "connect_duckdb", "lock_holder", "partitioned_by_day",
 ]  # fmt: skip

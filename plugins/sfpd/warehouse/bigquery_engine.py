@@ -15,6 +15,7 @@ import pyarrow as pa
 from sfpd.config import DEFAULT_RAW_SCHEMA
 from sfpd.schema import bigquery_columns
 from sfpd.warehouse.base import RAW_TABLE, Warehouse
+from sfpd.warehouse.checks import LakeUnreadable
 from sfpd.warehouse.records import Changes
 from sfpd.warehouse.session import Session
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 REPARTITIONED_TABLE = "incidents__repartitioned"  # a raw table moving to monthly partitions
 _DML = ("DELETE", "INSERT", "UPDATE", "MERGE")
+_UNREADABLE = ("Not found: URI", "Error while reading data")
 
 
 class LocationMismatch(RuntimeError):
@@ -92,10 +94,11 @@ class BigQuerySession(Session):
         return Changes(stats.inserted_row_count, stats.updated_row_count, 0)
 
     def load(self, uris: list[str], table: str, columns: list[tuple[str, str]]) -> None:
+        from google.api_core.exceptions import BadRequest, NotFound
         from google.cloud import bigquery
 
         warehouse = self.warehouse
-        warehouse.client.load_table_from_uri(
+        job = warehouse.client.load_table_from_uri(
             uris,
             warehouse.table_id(table),
             job_config=bigquery.LoadJobConfig(
@@ -104,7 +107,15 @@ class BigQuerySession(Session):
                 schema=[bigquery.SchemaField(name, kind) for name, kind in columns],
             ),
             location=warehouse.location,
-        ).result()
+        )
+        try:
+            job.result()
+        except (BadRequest, NotFound) as exc:
+            # BigQuery's words for the files themselves: "Not found: URI gs://…", "Error while
+            # reading data, error message: …" (the load job's errors, reason "invalid")
+            if not any(words in str(exc) for words in _UNREADABLE):
+                raise
+            raise LakeUnreadable(uris, exc) from exc
 
     def table_columns(self, name: str) -> set[str] | None:
         from google.api_core.exceptions import NotFound

@@ -10,6 +10,18 @@ class StagingRejected(RuntimeError):
     """The staged window is not fit to merge; the raw table was left unchanged."""
 
 
+class LakeUnreadable(StagingRejected):
+    """A lake file of the extract could not be read (gone, cut short, not Parquet)."""
+
+    def __init__(self, uris: list[str], error: object) -> None:
+        folder = uris[0].rsplit("/", 1)[0] + "/" if uris else "(none)"
+        super().__init__(
+            f"The extract's lake files ({len(uris)} in {folder}) cannot be read: {error}. The "
+            "extract task wrote them: clear it (or the whole run) so that it writes the "
+            "window's files again; the raw table was not changed"
+        )
+
+
 def refuse_unfit_staging(
     scope: Scope, expected: int, staged: int, duplicates: int, outside: int
 ) -> None:

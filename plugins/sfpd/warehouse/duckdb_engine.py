@@ -23,6 +23,7 @@ from sfpd.config import DEFAULT_RAW_SCHEMA
 from sfpd.lake import file_uri_to_path
 from sfpd.schema import duckdb_columns
 from sfpd.warehouse.base import Warehouse
+from sfpd.warehouse.checks import LakeUnreadable
 from sfpd.warehouse.records import Changes
 from sfpd.warehouse.session import Session
 
@@ -35,6 +36,10 @@ _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (
 
 class WarehouseLocked(RuntimeError):
     """Another process kept the DuckDB file open for longer than a task waits for it."""
+
+
+class WarehouseDamaged(RuntimeError):
+    """The DuckDB file is not a DuckDB database (damaged, or another file put there)."""
 
 
 def lock_holder(error: str) -> str:
@@ -62,6 +67,12 @@ def connect_duckdb(
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
+            if "not a valid DuckDB database file" in str(exc):
+                raise WarehouseDamaged(
+                    f"{exc} Nothing was read or written. Move it aside (or put back a copy): "
+                    "the next run makes a new file, and the backfill DAG loads the history "
+                    "into it."
+                ) from exc
             if "Could not set lock" not in str(exc):
                 raise
             if holder is None:
@@ -104,7 +115,10 @@ class DuckDBSession(Session):
     def load(self, uris: list[str], table: str, columns: list[tuple[str, str]]) -> None:
         files = [str(file_uri_to_path(uri)) for uri in uris]
         sql = self.warehouse.sql("load", table=self.warehouse.table(table), file_columns=columns)
-        self.con.execute(sql, {"files": files})
+        try:
+            self.con.execute(sql, {"files": files})
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:  # the files, not us
+            raise LakeUnreadable(uris, exc) from exc
 
     def table_columns(self, name: str) -> set[str] | None:
         try:
