@@ -1,6 +1,7 @@
-"""Notifications delivered for real: e-mail to an SMTP server on 127.0.0.1 (aiosmtpd), Slack and
-apprise to a webhook server on 127.0.0.1, through the providers' notifiers; and a channel that
-cannot deliver is one warning, never an exception. (That a run's failures reach these from
+"""Notifications delivered for real (sfpd.channels, and sfpd.alerts' notifier): e-mail to an SMTP
+server on 127.0.0.1 (aiosmtpd), Slack and apprise to a webhook server on 127.0.0.1, through the
+providers' notifiers; and a channel that cannot deliver is one warning, never an exception.
+What each message says: tests/unit/test_alerts.py. (That a run's failures reach these from
 Airflow's callbacks, once each, is tests/e2e/test_operations.py.)"""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk import DAG
 
-from sfpd.alerts import Alert, source_stale, task_failed
+from sfpd.alerts import Alert, task_failed
 from sfpd.channels import Channels, Message
 from sfpd_dev.ports import refusing_port
 from tests.alert_servers import SmtpSink, WebhookSink
@@ -108,12 +109,13 @@ def test_the_notifier_composes_a_task_failure_from_airflows_context(smtp):
     assert "Traceback" not in body
 
 
-def test_a_stale_source_message_says_since_when_and_for_how_long():
-    message = source_stale(
-        "wg3w-h783", dt.datetime(2026, 11, 28, 9), dt.datetime(2026, 12, 4, 21), dt.timedelta(3)
-    )
-    assert message.subject.endswith("DataSF has not published wg3w-h783 since 2026-11-28 09:00 UTC")
-    assert ("Silent for", "6.5 days") in message.fields
+def test_a_context_the_message_cannot_be_composed_from_still_alerts(smtp, caplog):
+    channels = Channels(("ops@example.org",), smtp_conn_id="smtp_test")
+    Alert(channels, task_failed)({"run_id": "r1"})  # no task instance in the context
+    (mail,) = smtp.messages
+    assert mail["Subject"] == "[sfpd-incidents] Something failed"
+    assert "<th align='left'>Run</th><td>r1</td>" in mail.get_body(("html",)).get_content()
+    assert "Could not compose the alert" in caplog.text
 
 
 def test_a_channel_whose_provider_is_missing_is_refused_when_the_dag_is_parsed(monkeypatch):
