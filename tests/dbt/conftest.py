@@ -27,11 +27,16 @@ DBT_LIMIT = 600  # seconds for one dbt command (the whole build takes about a mi
 
 
 def dbt(
-    env: dict, *args: str, check: bool = True, project_dir: Path = DBT_DIR
+    env: dict,
+    *args: str,
+    check: bool = True,
+    project_dir: Path = DBT_DIR,
+    profiles_dir: Path | None = None,
 ) -> subprocess.CompletedProcess:
     """Run dbt on the project with the test's warehouse; on failure, show its output."""
     done = subprocess.run(
-        [DBT, *args, "--profiles-dir", str(project_dir), "--project-dir", str(project_dir),
+        [DBT, *args, "--profiles-dir", str(profiles_dir or project_dir),
+         "--project-dir", str(project_dir),
          "--target-path", env["DBT_TARGET_PATH"], "--log-path", env["DBT_LOG_PATH"]],
         env=env, capture_output=True, text=True, timeout=DBT_LIMIT,
     )  # fmt: skip
@@ -42,7 +47,7 @@ def dbt(
 
 @pytest.fixture(scope="session")
 def dbt_env(tmp_path_factory, replay_server) -> dict:
-    """A DuckDB warehouse holding all 13,884 bundled rows in sfpd_raw.incidents."""
+    """A DuckDB warehouse holding every bundled row in sfpd_raw.incidents."""
     state = tmp_path_factory.mktemp("dbt")
     warehouse = DuckDBWarehouse(state / "sfpd.duckdb")
     endpoint = SocrataEndpoint(host="127.0.0.1", port=replay_server.port, scheme="http")
