@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -53,6 +54,58 @@ def query(env: dict, sql: str, parameters: list | None = None) -> list[tuple]:
     """A read-only query on the DuckDB warehouse ``env`` (SFPD_DUCKDB_PATH) points at."""
     with duckdb.connect(env["SFPD_DUCKDB_PATH"], read_only=True) as con:
         return con.execute(sql, parameters).fetchall()
+
+
+class Logged(logging.Handler):
+    """The records the project's loggers (``sfpd.*``) emitted, each once."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def messages(self, logger: str = "sfpd", level: int = logging.DEBUG) -> list[str]:
+        """What ``logger`` (and the loggers below it) said at ``level`` or above."""
+        return [
+            r.getMessage() for r in self.records
+            if (r.name == logger or r.name.startswith(logger + ".")) and r.levelno >= level
+        ]  # fmt: skip
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.messages())
+
+    def clear(self) -> None:
+        self.records.clear()
+
+
+@pytest.fixture
+def logs():
+    """What the project's loggers said during the test (INFO and above), each record once. A
+    handler on the ``sfpd`` logger itself: pytest's caplog sits on the root logger, whose
+    handlers Airflow's logging setup replaces once a test imported it (caplog then sees a
+    record twice, or not at all, by the order the tests ran in)."""
+    loggers = [logging.getLogger("sfpd")] + [
+        logger for name, logger in logging.root.manager.loggerDict.items()
+        if name.startswith("sfpd.") and isinstance(logger, logging.Logger)
+    ]  # fmt: skip
+    saved = [(logger.level, logger.disabled, logger.propagate) for logger in loggers]
+    for logger in loggers[1:]:  # each reaches the handler, whatever a setup did to it
+        logger.disabled, logger.propagate = False, True
+        logger.setLevel(logging.NOTSET)
+    loggers[0].disabled = False
+    loggers[0].setLevel(logging.INFO)
+    handler = Logged()
+    loggers[0].addHandler(handler)
+    try:
+        yield handler
+    finally:
+        loggers[0].removeHandler(handler)
+        for logger, (level, disabled, propagate) in zip(loggers, saved, strict=True):
+            logger.setLevel(level)
+            logger.disabled, logger.propagate = disabled, propagate
 
 
 @functools.cache

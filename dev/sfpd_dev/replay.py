@@ -531,7 +531,8 @@ class Faults:
     requests (deterministic for a seed; one request is never failed more than ``max_in_a_row``
     times in a row, so a client that retries gets through). Also a page cut short once, a
     ``count(*)`` that disagrees with the rows, an error object answered with HTTP 200 (SODA3
-    does that) and a publisher's reload after some data pages (:meth:`ReplayServer.reload`)."""
+    does that), one answer held back for a while, and a publisher's reload after some data
+    pages (:meth:`ReplayServer.reload`)."""
 
     rate: float = 0.0
     kinds: tuple[str, ...] = FAULT_KINDS
@@ -541,6 +542,7 @@ class Faults:
     cut_next_page: int = 0  # rows to drop from the next full page, once
     count_offset: int = 0
     error_object_next: bool = False  # the next data request gets {"message": ...} with 200
+    delay_next: float = 0.0  # the next data request is answered after this many seconds
     reload_after_pages: int = 0  # the dataset is reloaded after this many data pages, once
     pages_served: int = 0
     injected: collections.Counter = field(default_factory=collections.Counter)
@@ -715,6 +717,10 @@ class ReplayServer:
                 alias = next(iter(rows[0]))
                 rows = [{alias: str(int(rows[0][alias]) + faults.count_offset)}]
             return 200, rows, {}, 0.0
+        if faults.delay_next:
+            delay, faults.delay_next = faults.delay_next, 0.0
+            faults.injected["delay"] += 1
+            return 200, rows, {}, delay
         kind = faults.draw(key)
         if kind == "429":
             return 429, {"message": "Too many requests"}, {"Retry-After": "1"}, 0.0

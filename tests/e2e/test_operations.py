@@ -10,7 +10,9 @@ In one Airflow, one after another:
    one for the run (Airflow's callbacks; tasks that never ran send none); then a one-week
    backfill on the healthy source: it succeeds and sends one summary;
 3. every daily run not succeeded SFPD_LATE_AFTER_HOURS (here 36 s) after it was queued gets one
-   lateness e-mail (a Deadline Alert, sent by the triggerer), a run succeeded before gets none;
+   lateness e-mail (a Deadline Alert, sent by the triggerer): both are late by construction (the
+   failed one never succeeds; the healthy one's source holds its first page back until well
+   after its deadline);
    the replayed source last published 2026-01-01: one staleness e-mail a day, runs succeed;
 4. the SMTP server and the OpenLineage endpoint stopped: a daily run still succeeds, nothing
    retried, the failed sends logged.
@@ -41,7 +43,9 @@ pytestmark = pytest.mark.slow
 DAILY, BACKFILL = "sfpd_incidents_daily", "sfpd_incidents_backfill"
 DASHBOARD = "refresh_incident_dashboard"  # docs/dashboards.md
 LATE_AFTER = dt.timedelta(hours=0.01)  # 36 s
-MARGIN = dt.timedelta(seconds=15)  # runs ending this close to their deadline are not judged
+# The healthy run's first page is answered this much after its deadline: the scheduler has
+# seen the deadline missed long before the run can succeed.
+MARGIN = dt.timedelta(seconds=15)
 WAIT = 600
 
 
@@ -141,11 +145,13 @@ def run_to_end(airflow, dag_id: str, logical_date: str | None, conf: dict | None
 
 @pytest.fixture(scope="module")
 def runs(airflow, source, smtp):
+    source.faults = Faults(delay_next=(LATE_AFTER + MARGIN).total_seconds())  # late for sure
     airflow.api.unpause(DAILY)  # the scheduler creates the latest scheduled run
     airflow.api.unpause(BACKFILL)
     while not (scheduled := airflow.api.dag_runs(DAILY)):
         time.sleep(1)
     healthy = airflow.api.wait_for_run(DAILY, scheduled[0]["dag_run_id"], WAIT)
+    assert source.faults.injected["delay"] == 1  # its extract waited for the held-back page
     source.faults = Faults(rate=1.0, kinds=("500",), max_in_a_row=10**6)
     failed = run_to_end(airflow, DAILY, "2019-01-01T14:00:00Z")
     source.faults = Faults()
@@ -188,20 +194,18 @@ def test_a_backfill_sends_one_summary(runs, smtp, airflow):
 
 
 def test_a_run_not_succeeded_by_its_deadline_sends_one_lateness_email(runs, smtp):
+    """Both daily runs missed their deadline: the failed one never succeeded, the healthy one
+    ended well after it (its first page came late). That a run succeeding before its deadline
+    gets none is Airflow's Deadline Alert (the deadline goes when the run succeeds), not ours:
+    tests/README.md."""
     late = [text for subject in set(subjects(smtp, "Run late")) for text in bodies(smtp, subject)]
-    judged = 0
-    for run in (runs["failed"], runs["healthy"]):
-        deadline = dt.datetime.fromisoformat(run["queued_at"]) + LATE_AFTER
-        ended = dt.datetime.fromisoformat(run["end_date"])
+    healthy = runs["healthy"]
+    deadline = dt.datetime.fromisoformat(healthy["queued_at"]) + LATE_AFTER
+    assert dt.datetime.fromisoformat(healthy["end_date"]) > deadline + MARGIN
+    for run in (runs["failed"], healthy):
         mails = [text for text in late if run["dag_run_id"] in text]
-        if run["state"] != "success" or ended > deadline + MARGIN:
-            assert len(mails) == 1, run["dag_run_id"]
-            judged += 1
-        elif ended < deadline - MARGIN:
-            assert mails == [], run["dag_run_id"]
-    # the failed run never succeeded: it is late whatever its timing
-    assert judged >= 1
-    assert len(late) <= 2
+        assert len(mails) == 1, run["dag_run_id"]
+    assert len(late) == 2
 
 
 def test_a_stale_source_sends_one_email_a_day_and_the_runs_go_on(runs, smtp, airflow):

@@ -3,11 +3,12 @@ airflow`): api-server, scheduler (LocalExecutor, parallelism 4), dag-processor a
 127.0.0.1, runs triggered through the REST API, retries left at the DAGs' defaults.
 
 One Airflow for the whole module; in it, at the same time:
-- the daily DAG for 2019-01-01, once with ``logical_date: null`` (the UI's Trigger with no date),
+- the daily DAG for 2019-10-01, once with ``logical_date: null`` (the UI's Trigger with no date),
   and the run the scheduler creates when the DAG is unpaused;
-- a three-month backfill in week chunks, then a one-chunk backfill whose MERGE worker is killed
+- a one-month backfill in week chunks, then a one-chunk backfill whose MERGE worker is killed
   with SIGKILL inside the MERGE's open transaction (pause_in_merge/sitecustomize.py holds it
-  there; Airflow retries it).
+  there; Airflow retries it). Its month is no other run's, so the MERGE it kills has written
+  every row of it inside its transaction, whichever run reaches the warehouse first.
 Then: every run succeeded, no task needed a retry but the killed one, the killed MERGE left
 nothing behind, the raw table holds exactly the source's rows of every window loaded (one copy
 each), the marts are built, and no two tasks that open the DuckDB file ever ran at the same time.
@@ -31,13 +32,14 @@ from sfpd_dev.airflow_local import LocalAirflow
 from sfpd_dev.bench import synthetic_rows
 from sfpd_dev.local import airflow_env
 from sfpd_dev.replay import rows_in
-from tests.conftest import PROJECT_ROOT, query
+from tests.conftest import PROJECT_ROOT, query, rows_of
 
 pytestmark = pytest.mark.slow
 
 DAILY, BACKFILL = "sfpd_incidents_daily", "sfpd_incidents_backfill"
-BACKFILL_RANGE = Window(dt.date(2019, 9, 1), dt.date(2019, 12, 1))
-# Sunday 2019-09-01 alone, 12 Monday-to-Sunday weeks, then 2019-11-25 to 2019-12-01
+DAILY_DATE = "2019-10-01T13:00:00Z"  # its window: August and September 2019
+BACKFILL_RANGE = Window(dt.date(2019, 10, 1), dt.date(2019, 11, 1))
+# Tuesday 2019-10-01 to Sunday, three Monday-to-Sunday weeks, then 2019-10-28 to 2019-10-31
 WEEKS = len(plan_backfill(BACKFILL_RANGE.start, BACKFILL_RANGE.end, "week", dt.date(2026, 1, 1)))
 ONE_CHUNK = Window(dt.date(2018, 12, 1), dt.date(2019, 1, 1))  # December 2018 as one month
 # The one-chunk backfill's MERGE, and only it, bounds its target by these dates.
@@ -103,7 +105,7 @@ def runs(airflow):
     """Trigger everything, kill the one-chunk backfill's MERGE inside its transaction once, wait
     for every run."""
     api = airflow.api
-    daily = [api.trigger(DAILY, "2019-01-01T14:00:00Z"), api.trigger(DAILY, None)]
+    daily = [api.trigger(DAILY, DAILY_DATE), api.trigger(DAILY, None)]
     backfill = api.trigger(
         BACKFILL,
         None,
@@ -145,7 +147,7 @@ def runs(airflow):
 
 
 def test_every_run_succeeds_without_retries_but_the_killed_merge(runs):
-    assert len(runs["runs"]) == 5  # 2019-01-01, no logical date, the unpause run, 2 backfills
+    assert len(runs["runs"]) == 5  # 2019-10-01, no logical date, the unpause run, 2 backfills
     failed = {r: run["state"] for r, run in runs["runs"].items() if run["state"] != "success"}
     assert not failed, failed
     retried = {
@@ -168,7 +170,8 @@ def test_the_killed_merge_left_nothing_behind(runs, airflow):
     time); after the kill no row and no audit row carries that time: DuckDB rolled it back, and
     the retry loaded the chunk anew."""
     stamp = runs["killed"]["loaded_at_us"]
-    assert runs["killed"]["stamped"] > 1000  # December 2018's rows, in the open transaction
+    # every row of December 2018, written inside the open transaction
+    assert runs["killed"]["stamped"] == len(rows_of(ONE_CHUNK))
     at = f"make_timestamp({stamp})"
     assert query(
         airflow.env, f"SELECT count(*) FROM sfpd_raw.incidents WHERE _loaded_at = {at}"
@@ -224,11 +227,12 @@ def test_raw_table_is_exactly_the_sources_rows_of_every_window(runs, airflow, so
     expected = set()
     for window in windows:
         expected |= {row["row_id"] for row in rows_in(source.corpus, window.soql_where())}
-    # the windows of all five runs: two dailies on today, 2019-01-01, the weeks, December 2018
-    assert Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1)) in windows
+    # the windows of all five runs: two dailies on today, 2019-10-01, the weeks, December 2018
+    assert rolling_window(dt.datetime.fromisoformat(DAILY_DATE)) in windows
     assert ONE_CHUNK in windows
     assert sum(BACKFILL_RANGE.start <= w.start < BACKFILL_RANGE.end for w in windows) == WEEKS
-    assert len(expected) > 11887 + 1799 + 1000  # bundled windows plus recent synthetic rows
+    bundled = {row["row_id"] for w in windows for row in rows_of(w)}
+    assert len(expected) > len(bundled) > len(rows_of(ONE_CHUNK))  # and recent synthetic rows
     raw = query(env, "SELECT row_id FROM sfpd_raw.incidents")
     assert len(raw) == len(expected)  # one copy each
     assert {row[0] for row in raw} == expected

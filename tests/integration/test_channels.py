@@ -68,7 +68,7 @@ def test_slack_and_apprise_post_the_text(webhook):
     ],
 )
 def test_a_channel_that_cannot_deliver_is_one_warning_naming_its_connection(
-    broken, monkeypatch, caplog
+    broken, monkeypatch, logs
 ):
     channels = Channels(("ops@example.org",) if "smtp_conn_id" in broken else (), **broken)
     with WebhookSink(status=500) as failing, refusing_port() as port:
@@ -80,9 +80,8 @@ def test_a_channel_that_cannot_deliver_is_one_warning_naming_its_connection(
             json.dumps({"conn_type": "slackwebhook", "host": host, "schema": "http",
                         "password": "T/B/X"}),
         )  # fmt: skip
-        with caplog.at_level(logging.WARNING, logger="sfpd.channels"):
-            assert channels.send(MESSAGE) == 0
-    warnings = [r.getMessage() for r in caplog.records if r.name == "sfpd.channels"]
+        assert channels.send(MESSAGE) == 0
+    warnings = logs.messages("sfpd.channels", logging.WARNING)
     (conn_id,) = broken.values()
     assert len(warnings) == 1 and f"through connection {conn_id!r}" in warnings[0]
 
@@ -109,13 +108,13 @@ def test_the_notifier_composes_a_task_failure_from_airflows_context(smtp):
     assert "Traceback" not in body
 
 
-def test_a_context_the_message_cannot_be_composed_from_still_alerts(smtp, caplog):
+def test_a_context_the_message_cannot_be_composed_from_still_alerts(smtp, logs):
     channels = Channels(("ops@example.org",), smtp_conn_id="smtp_test")
     Alert(channels, task_failed)({"run_id": "r1"})  # no task instance in the context
     (mail,) = smtp.messages
     assert mail["Subject"] == "[sfpd-incidents] Something failed"
     assert "<th align='left'>Run</th><td>r1</td>" in mail.get_body(("html",)).get_content()
-    assert "Could not compose the alert" in caplog.text
+    assert "Could not compose the alert" in logs.text
 
 
 def test_a_channel_whose_provider_is_missing_is_refused_when_the_dag_is_parsed(monkeypatch):

@@ -172,7 +172,7 @@ def test_the_catch_up_is_audited_and_pages_like_a_window(server, source, lake, w
 
 
 def test_a_warehouse_holding_a_row_twice_from_before_is_repaired(
-    server, source, lake, warehouse, caplog
+    server, source, lake, warehouse, logs
 ):
     """Before 0.3 a row whose date moved across the window's start kept its old copy."""
     Loader(source, lake, warehouse, ID, "backfill").load(OLD)
@@ -186,9 +186,8 @@ def test_a_warehouse_holding_a_row_twice_from_before_is_repaired(
             "FROM sfpd_raw.incidents WHERE list_contains(?, row_id)",
             [twice],
         )
-    with caplog.at_level(logging.WARNING, logger="sfpd.warehouse"):
-        daily_run(source, lake, warehouse, "after the upgrade")
-    assert "Removed 6 copies of row_ids the table held twice" in caplog.text
+    daily_run(source, lake, warehouse, "after the upgrade")
+    assert "Removed 6 copies of row_ids the table held twice" in logs.text
     assert_level(server, warehouse)  # one copy each, at the source's date
 
 
@@ -239,7 +238,7 @@ def test_without_metadata_every_run_reads(server, source, lake, warehouse):
 
 
 def test_a_catch_up_that_reads_more_than_the_bound_says_the_dataset_was_replaced(
-    server, source, lake, warehouse, caplog, monkeypatch
+    server, source, lake, warehouse, logs, monkeypatch
 ):
     """A publisher's full reload gives every row a new :updated_at: the next catch-up reads the
     whole dataset once, and says so as a warning. The bound (50,000 rows; the bundled rows are
@@ -248,16 +247,14 @@ def test_a_catch_up_that_reads_more_than_the_bound_says_the_dataset_was_replaced
     server.reload()
     rows = len(server.corpus)
     monkeypatch.setattr("sfpd.pipeline.CATCH_UP_WARN_ROWS", rows - 1)
-    with caplog.at_level(logging.WARNING, logger="sfpd.pipeline"):
-        caught_up = Loader(source, lake, warehouse, ID, "after the reload").catch_up()
+    caught_up = Loader(source, lake, warehouse, ID, "after the reload").catch_up()
     assert caught_up.changed.rows_read == rows
-    (warning,) = [r.getMessage() for r in caplog.records if r.name == "sfpd.pipeline"]
+    (warning,) = logs.messages("sfpd.pipeline", logging.WARNING)
     assert f"Catch-up: read {rows} rows changed upstream since" in warning
     assert "the publisher probably replaced the dataset" in warning
 
-    caplog.clear()
+    logs.clear()
     monkeypatch.setattr("sfpd.pipeline.CATCH_UP_WARN_ROWS", rows)  # at the bound: no warning
     server.reload()
-    with caplog.at_level(logging.WARNING, logger="sfpd.pipeline"):
-        Loader(source, lake, warehouse, ID, "after another").catch_up()
-    assert not [r for r in caplog.records if r.name == "sfpd.pipeline"]
+    Loader(source, lake, warehouse, ID, "after another").catch_up()
+    assert logs.messages("sfpd.pipeline", logging.WARNING) == []

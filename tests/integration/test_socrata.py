@@ -151,18 +151,18 @@ def test_soda3_answers_without_a_token_and_error_objects_fail_the_read(server):
 
 
 @pytest.mark.parametrize("api", ["soda2", "soda3"])
-def test_a_redirect_to_another_host_is_followed_and_logged_once(replay_server, caplog, api):
+def test_a_redirect_to_another_host_is_followed_and_logged_once(replay_server, logs, api):
     with ReplayServer(None, redirect_to=replay_server.url) as old_host:
         endpoint = SocrataEndpoint(
             host="127.0.0.1", port=old_host.port, scheme="http", api=api, app_token="token"
         )
         where = DEC_2018.soql_where()
-        with caplog.at_level("WARNING"), SocrataSource(endpoint, page_size=5000) as source:
+        with SocrataSource(endpoint, page_size=5000) as source:
             rows = [row for page in source.pages(where) for row in page]
             assert source.count(where) == len(rows) == 11884
             assert source.base_url == replay_server.url
         assert old_host.redirected == 1  # later requests go to the new host directly
-    moved = [r.getMessage() for r in caplog.records if "redirects to" in r.getMessage()]
+    moved = [m for m in logs.messages("sfpd.socrata") if "redirects to" in m]
     assert moved == [
         f"The Socrata API at {old_host.url} redirects to {replay_server.url}: reading from there "
         "(the app token is still sent). Update the connection's host to 127.0.0.1 to skip the "

@@ -77,13 +77,14 @@ def test_a_missing_dataset_fails_the_read_at_once_with_the_servers_answer(name):
     ("name", "status"),
     [("error_404_views_not_found_nyc", None), ("error_404_views_not_found_seattle", 404)],
 )
-def test_a_missing_view_means_no_metadata_and_says_why(name, status, caplog):
+def test_a_missing_view_means_no_metadata_and_says_why(name, status, logs):
     answer = recorded(name)
     answer = replace(answer, status=status) if status else answer
     with ScriptedServer({VIEW.format("songs"): [answer]}) as server:
-        with client(server, "songs") as source, caplog.at_level(logging.WARNING):
+        with client(server, "songs") as source:
             assert source.metadata() is None
-    (warning,) = [r.getMessage() for r in caplog.records if "No dataset metadata" in r.message]
+    (warning,) = logs.messages("sfpd.socrata", logging.WARNING)
+    assert warning.startswith("No dataset metadata")
     assert "HTTP 404" in warning and '"not_found"' in warning
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import logging
 import uuid
 from dataclasses import replace
 
@@ -107,7 +106,7 @@ def test_unfit_staging_leaves_bigquery_raw_unchanged(source, lake, warehouse, gc
     assert raw_rows(warehouse) == before
 
 
-def test_bigquery_repairs_rows_the_table_held_twice(source, lake, warehouse, caplog):
+def test_bigquery_repairs_rows_the_table_held_twice(source, lake, warehouse, logs):
     """dedupe.sql's count comes back from a DML job as DuckDB's does from its DELETE."""
     Loader(source, lake, warehouse, ID, RUN).load(NOV_DEC_2018)
     before = raw_rows(warehouse)
@@ -117,9 +116,8 @@ def test_bigquery_repairs_rows_the_table_held_twice(source, lake, warehouse, cap
         f"(SELECT row_id FROM {raw} ORDER BY row_id LIMIT 3)"
     ).result()
     assert len(raw_rows(warehouse)) == len(before) + 3
-    with caplog.at_level(logging.WARNING, logger="sfpd.warehouse"):
-        again = Loader(source, lake, warehouse, ID, RUN).load(NOV_DEC_2018)
-    assert "Removed 6 copies of row_ids the table held twice" in caplog.text
+    again = Loader(source, lake, warehouse, ID, RUN).load(NOV_DEC_2018)
+    assert "Removed 6 copies of row_ids the table held twice" in logs.text
     assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (3, 0, 0)
     assert sorted(row[:-1] for row in raw_rows(warehouse)) == sorted(row[:-1] for row in before)
 
@@ -199,7 +197,7 @@ def test_a_failure_between_the_merge_and_the_audit_leaves_every_table_as_it_was(
     assert retried.rows_inserted == IN_WINDOW  # the retry
 
 
-def test_an_audit_table_of_an_earlier_version_gets_the_column_it_lacks(emulators, caplog):
+def test_an_audit_table_of_an_earlier_version_gets_the_column_it_lacks(emulators, logs):
     """The audit table as an earlier version made it (through the API, as the emulator keeps a
     table's API schema from its creation: DDL changes do not show there, so that the ALTER runs
     once is shown on DuckDB, tests/integration/test_warehouse_duckdb.py). The first warehouse
@@ -211,13 +209,12 @@ def test_an_audit_table_of_an_earlier_version_gets_the_column_it_lacks(emulators
     old = [(n, t) for n, t in AUDIT_COLUMNS.items() if n != "source_rows_updated_at"]
     schema = [bigquery.SchemaField(name, kind) for name, kind in old]
     client.create_table(bigquery.Table(f"{PROJECT}.{dataset}.load_audit", schema=schema))
-    with caplog.at_level(logging.INFO, logger="sfpd.warehouse"):
-        warehouse = BigQueryWarehouse(client, PROJECT, dataset, "US")
-        assert warehouse.source_state().rows_updated_at is None  # the column is there
-        assert "Adding column(s) ['source_rows_updated_at'] to load_audit" in caplog.text
-        caplog.clear()
-        BigQueryWarehouse(client, PROJECT, f"new_{uuid.uuid4().hex[:8]}", "US").watermark()
-        assert "Adding column" not in caplog.text
+    warehouse = BigQueryWarehouse(client, PROJECT, dataset, "US")
+    assert warehouse.source_state().rows_updated_at is None  # the column is there
+    assert "Adding column(s) ['source_rows_updated_at'] to load_audit" in logs.text
+    logs.clear()
+    BigQueryWarehouse(client, PROJECT, f"new_{uuid.uuid4().hex[:8]}", "US").watermark()
+    assert "Adding column" not in logs.text
 
 
 def test_locations_that_cannot_work_are_refused_naming_both(emulators):

@@ -3,7 +3,6 @@ table, real rows from the replay server."""
 
 import contextlib
 import datetime as dt
-import logging
 import subprocess
 import sys
 import threading
@@ -169,17 +168,16 @@ def test_a_failure_between_the_merge_and_the_audit_leaves_every_table_as_it_was(
     assert retried.rows_inserted == IN_WINDOW  # the retry
 
 
-def test_the_audit_gets_the_columns_it_lacks_once(warehouse, caplog):
+def test_the_audit_gets_the_columns_it_lacks_once(warehouse, logs):
     warehouse.watermark()  # makes the tables
     with warehouse.connect() as con:  # as an earlier version left it
         con.execute("ALTER TABLE sfpd_raw.load_audit DROP COLUMN source_rows_updated_at")
         con.execute("ALTER TABLE sfpd_raw.load_audit DROP COLUMN kind")
-    with caplog.at_level(logging.INFO, logger="sfpd.warehouse"):
-        DuckDBWarehouse(warehouse.path).watermark()
-        assert "Adding column(s) ['kind', 'source_rows_updated_at'] to load_audit" in caplog.text
-        caplog.clear()
-        assert DuckDBWarehouse(warehouse.path).source_state().rows_updated_at is None
-        assert "Adding column" not in caplog.text
+    DuckDBWarehouse(warehouse.path).watermark()
+    assert "Adding column(s) ['kind', 'source_rows_updated_at'] to load_audit" in logs.text
+    logs.clear()
+    assert DuckDBWarehouse(warehouse.path).source_state().rows_updated_at is None
+    assert "Adding column" not in logs.text
 
 
 @contextlib.contextmanager
@@ -243,9 +241,7 @@ def test_a_held_warehouse_fails_the_merge_naming_the_holder_and_the_retry_loads_
     assert len(window_rows(warehouse)) == IN_WINDOW
 
 
-def test_a_merge_waits_for_another_process_to_let_go_of_the_warehouse(
-    source, lake, tmp_path, caplog
-):
+def test_a_merge_waits_for_another_process_to_let_go_of_the_warehouse(source, lake, tmp_path, logs):
     """The merge starts while another process holds the file, says so and waits; once that
     process closes the file, the merge loads the window (no sleep: the test releases the file
     when the merge has said it waits)."""
@@ -260,11 +256,11 @@ def test_a_merge_waits_for_another_process_to_let_go_of_the_warehouse(
             outcome["error"] = exc
 
     merging = threading.Thread(target=merge)
-    with caplog.at_level(logging.WARNING, logger="sfpd.warehouse"), holding(warehouse.path) as h:
+    with holding(warehouse.path) as h:
         merging.start()
         deadline = time.monotonic() + 120
-        while "is in use by PID" not in caplog.text:
-            assert merging.is_alive() and time.monotonic() < deadline, outcome or caplog.text
+        while "is in use by PID" not in logs.text:
+            assert merging.is_alive() and time.monotonic() < deadline, outcome or logs.text
             time.sleep(0.05)
         assert not outcome  # waiting, not done
         release(h)
