@@ -4,6 +4,7 @@ kind of GCP connection, and dbt's virtualenv on Composer."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -107,10 +108,12 @@ def test_the_mapping_reads_no_connection_until_a_task_renders_the_profile(monkey
     mapping = GoogleCloudConnectionProfileMapping("gcp_under_test", {"project": "p"})
     assert mapping.mock_profile["method"] == "oauth"  # parse time: no connection needed
     assert "chosen" not in vars(mapping)
-    # the missing connection: AirflowNotFoundException, whose module differs by version
-    with pytest.raises(Exception, match="The conn_id `gcp_under_test` isn't defined") as caught:
+    # rendering reads the connection, here missing: AirflowNotFoundException from Airflow 3.2;
+    # Airflow 3.1 cannot look a connection up outside a task at all (no supervisor to ask)
+    with pytest.raises(Exception) as caught:  # noqa: B017 (its type differs by version: below)
         _ = mapping.profile
-    assert type(caught.value).__name__ == "AirflowNotFoundException"
+    assert type(caught.value).__name__ in ("AirflowNotFoundException", "ImportError")
+    assert re.search(r"conn_id `gcp_under_test` isn't defined|SUPERVISOR_COMMS", str(caught.value))
 
 
 def test_the_composer_dbt_virtualenv_gets_the_dbt_pins(tmp_path):
