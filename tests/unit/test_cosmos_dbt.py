@@ -110,7 +110,7 @@ def test_the_mapping_reads_no_connection_until_a_task_renders_the_profile(monkey
     assert "chosen" not in vars(mapping)
     # rendering reads the connection, here missing: AirflowNotFoundException from Airflow 3.2;
     # Airflow 3.1 cannot look a connection up outside a task at all (no supervisor to ask)
-    with pytest.raises(Exception) as caught:  # noqa: B017 (its type differs by version: below)
+    with pytest.raises(Exception) as caught:  # its type differs by version: below
         _ = mapping.profile
     assert type(caught.value).__name__ in ("AirflowNotFoundException", "ImportError")
     assert re.search(r"conn_id `gcp_under_test` isn't defined|SUPERVISOR_COMMS", str(caught.value))
