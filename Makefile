@@ -104,12 +104,16 @@ chromium:  ## Debian's chromium for the report's browser test, installed when mi
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 PYTEST_REPORT := --durations=25
+# Two workers, each given a module (or another work unit: tests/conftest.py) at a time,
+# longest first. PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS)
 
 test: $(MANIFEST) emulators lint  ## Lint and the everyday tests (minutes): all but the slow ones
-	$(BIN)/pytest -m "not slow" $(PYTEST_REPORT)
+	$(BIN)/pytest -m "not slow" $(PYTEST_PARALLEL) $(PYTEST_REPORT)
 
-test-all: $(MANIFEST) emulators chromium target-venvs lint  ## The whole suite: also the scheduler, backfill, browser, deploy-target and image tests
-	$(BIN)/pytest $(PYTEST_REPORT)
+test-all: $(MANIFEST) emulators chromium target-venvs lint  ## The whole suite: also the scheduler, backfill, browser and deploy-target tests
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_REPORT)
 
 BUNDLE ?= dist/composer
 

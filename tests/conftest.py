@@ -32,22 +32,61 @@ os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
 # Seconds per test, setup included: a module's first test also waits for its module fixtures
 # (a scheduler's runs, a dbt build). About four times what each takes on a 2-core machine.
 TIME_LIMIT = {"slow": 1800, "default": 600}
+# The modules that take longest, first: with `pytest -n` (Makefile) each worker is handed a
+# work unit at a time in collection order (pytest_xdist_make_scheduler below), so they finish
+# together.
+LONGEST_FIRST = (
+    "tests/targets/test_targets.py",
+    "tests/e2e/test_scheduler.py",
+    "tests/e2e/test_operations.py",
+    "tests/e2e/test_daily_dag_bigquery.py",
+    "tests/e2e/test_backfill_dag.py",
+    "tests/e2e/test_daily_dag.py",
+)
+
+
+def work_unit(nodeid: str) -> str:
+    """What one worker runs together: a module (its module fixtures are set up once); the dbt
+    tests, which share one build (tests/dbt/conftest.py); each case of the deploy targets'
+    test, which are long."""
+    path = nodeid.split("::")[0]
+    if path.startswith("tests/dbt/"):
+        return "tests/dbt"
+    if "::test_what_depends_on_the_environment_passes_in_the_target_venv[" in nodeid:
+        return nodeid
+    return path
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which an image's venv lacks
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # the collection's order: LONGEST_FIRST
+    return ByWorkUnit(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
-    limited = config.pluginmanager.hasplugin("timeout")  # not in an image's venv
+    if config.pluginmanager.hasplugin("timeout"):  # not in an image's venv
+        for item in items:
+            if not item.get_closest_marker("timeout"):
+                kind = "slow" if item.get_closest_marker("slow") else "default"
+                item.add_marker(pytest.mark.timeout(TIME_LIMIT[kind]))
+    modules: dict[str, list] = {}
     for item in items:
-        if limited and not item.get_closest_marker("timeout"):
-            kind = "slow" if item.get_closest_marker("slow") else "default"
-            item.add_marker(pytest.mark.timeout(TIME_LIMIT[kind]))
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
     order = os.environ.get("SFPD_TEST_ORDER", "")
     if order not in ("", "reversed"):
         raise pytest.UsageError(f"SFPD_TEST_ORDER must be 'reversed' or unset, not {order!r}")
+    first = [path for path in LONGEST_FIRST if path in modules]
+    paths = first + [path for path in modules if path not in first]
     if order == "reversed":
-        modules: dict[str, list] = {}
-        for item in items:
-            modules.setdefault(item.nodeid.split("::")[0], []).append(item)
-        items[:] = [item for tests in reversed(modules.values()) for item in reversed(tests)]
+        items[:] = [item for path in reversed(paths) for item in reversed(modules[path])]
+    else:
+        items[:] = [item for path in paths for item in modules[path]]
 
 
 def query(env: dict, sql: str, parameters: list | None = None) -> list[tuple]:
