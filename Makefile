@@ -52,7 +52,7 @@ target-venv: $(BIN)/.synced  ## The venv of a deploy target: make target-venv TA
 	@test $(TARGET_VENV)/.synced -nt deploy/targets/$(TARGET)/lock.txt || { \
 	  $(BIN)/uv venv -q --allow-existing --python "$$($(BIN)/python -m sfpd_dev.targets python $(TARGET))" $(TARGET_VENV) && \
 	  $(BIN)/uv pip sync -q --python $(TARGET_VENV)/bin/python deploy/targets/$(TARGET)/lock.txt && \
-	  $(BIN)/uv pip install -q --python $(TARGET_VENV)/bin/python $$(grep -E '^(pytest|iniconfig|pluggy|sqlglot)==' requirements.lock) && \
+	  $(BIN)/uv pip install -q --python $(TARGET_VENV)/bin/python $$(grep -E '^(pytest|pytest-timeout|iniconfig|pluggy|sqlglot)==' requirements.lock) && \
 	  touch $(TARGET_VENV)/.synced; }
 
 # Composer's dbt virtualenv as Cosmos builds it on a worker (uv venv --seed on the worker's
@@ -103,7 +103,7 @@ lint: $(BIN)/.synced  ## ruff (Python), sqlfluff (dbt models, compiled for DuckD
 chromium:  ## Debian's chromium for the report's browser test, installed when missing (root)
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-PYTEST_REPORT := --durations=25
+PYTEST_REPORT := --durations=40
 # Two workers, each given a module (or another work unit: tests/conftest.py) at a time,
 # longest first. PYTEST_WORKERS=0 runs everything in one process.
 PYTEST_WORKERS ?= 2

@@ -22,6 +22,12 @@ FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "socrata"
 API_SAMPLE = FIXTURES / "sfpd_wg3w-h783_api_sample_2019-10.json"
 CSV_EXPORT = FIXTURES / "sfpd_incident_reports_export_2018-12.csv"
 
+# Published figures, where a test states a count that is not the fixtures': DataSF's 41
+# Analysis Neighborhoods and SFPD's 10 police districts with the dataset's 'Out of SF'
+# (include/seeds, their sources in models/_seeds.yml; tests/unit/test_seeds.py holds them to it).
+NEIGHBORHOODS, POLICE_DISTRICTS = 41, 10 + 1
+HOURS_OF_A_WEEK = 7 * 24
+
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="sfpd-airflow-home-"))
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")

@@ -23,6 +23,17 @@ PARSE_LIMIT = 300  # seconds for a subprocess that parses the DAG files
 PYTHONPATH = os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT)])
 
 
+def parsed(script: str, *args: str, env: dict | None = None) -> object:
+    """What ``script`` printed last (JSON), run in a new Python with the settings ``env``: a
+    DAG file parsed in a process of its own, as the DAG processor parses it."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env={**os.environ, "PYTHONPATH": PYTHONPATH, **(env or {})},
+        capture_output=True, text=True, check=True, timeout=PARSE_LIMIT,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module", params=sorted(DAG_FILES))
 def dag_file(request) -> str:
     return request.param
@@ -142,13 +153,8 @@ print(json.dumps([name for name in sys.argv[2:] if name in sys.modules and name 
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS_FOLDER.glob("*.py")))
 def test_parsing_a_dag_file_imports_no_task_only_library(dag_file):
-    done = subprocess.run(
-        [sys.executable, "-c", PARSE_AND_LIST_MODULES, str(DAGS_FOLDER / dag_file),
-         *TASK_ONLY_MODULES],
-        env={**os.environ, "PYTHONPATH": PYTHONPATH},
-        capture_output=True, text=True, check=True, timeout=PARSE_LIMIT,
-    )  # fmt: skip
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    loaded = parsed(PARSE_AND_LIST_MODULES, str(DAGS_FOLDER / dag_file), *TASK_ONLY_MODULES)
+    assert loaded == []
 
 
 TASKS_AS_JSON = """
@@ -165,12 +171,7 @@ print(json.dumps({dag_id: {t.task_id: [t.pool, type(t).__name__, sorted(t.upstre
 
 def tasks_parsed_with(env: dict) -> dict:
     """{dag_id: {task_id: [pool, operator, upstream ids, trigger rule]}}, parsed with ``env``."""
-    done = subprocess.run(
-        [sys.executable, "-c", TASKS_AS_JSON, str(DAGS_FOLDER)],
-        env={**os.environ, "PYTHONPATH": PYTHONPATH, **env},
-        capture_output=True, text=True, check=True, timeout=PARSE_LIMIT,
-    )  # fmt: skip
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return parsed(TASKS_AS_JSON, str(DAGS_FOLDER), env=env)
 
 
 FORCE_PULL_DEFAULT = """
@@ -183,12 +184,8 @@ print(json.dumps(bag.dags["sfpd_incidents_daily"].params["force_pull"]))
 
 def forced_pull_default() -> bool:
     """The daily DAG's force_pull default, parsed with SFPD_FORCE_PULL=true."""
-    done = subprocess.run(
-        [sys.executable, "-c", FORCE_PULL_DEFAULT, str(DAGS_FOLDER / "sfpd_incidents_daily.py")],
-        env={**os.environ, "PYTHONPATH": PYTHONPATH, "SFPD_FORCE_PULL": "true"},
-        capture_output=True, text=True, check=True, timeout=PARSE_LIMIT,
-    )  # fmt: skip
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    daily = str(DAGS_FOLDER / "sfpd_incidents_daily.py")
+    return parsed(FORCE_PULL_DEFAULT, daily, env={"SFPD_FORCE_PULL": "true"})
 
 
 BIGQUERY = {"SFPD_WAREHOUSE": "bigquery", "SFPD_GCP_PROJECT": "sfpd-p", "SFPD_LAKE_URI": "gs://b/x"}
@@ -275,12 +272,7 @@ print(json.dumps(out))
 @pytest.mark.parametrize("alerts", [True, False], ids=["alerts configured", "no alert channel"])
 def test_every_task_and_run_alerts_only_when_a_channel_is_configured(alerts):
     env = {"SFPD_ALERT_EMAILS": "ops@example.org", "SFPD_LATE_AFTER_HOURS": "2.5"} if alerts else {}
-    done = subprocess.run(
-        [sys.executable, "-c", CALLBACKS_AS_JSON, str(DAGS_FOLDER)],
-        env={**os.environ, "PYTHONPATH": PYTHONPATH, **env},
-        capture_output=True, text=True, check=True, timeout=PARSE_LIMIT,
-    )  # fmt: skip
-    dags = json.loads(done.stdout.strip().splitlines()[-1])
+    dags = parsed(CALLBACKS_AS_JSON, str(DAGS_FOLDER), env=env)
     daily, backfill = dags["sfpd_incidents_daily"], dags["sfpd_incidents_backfill"]
     if not alerts:  # no callback on any run or task, no deadline
         for dag_id, d in dags.items():
@@ -331,12 +323,7 @@ print(json.dumps({path.rsplit("/", 1)[-1]: error for path, error in bag.import_e
 )
 def test_a_bad_setting_is_an_import_error_of_each_dag_naming_it(setting, message):
     """What the DAG processor shows (Airflow's import errors) for a setting it cannot use."""
-    done = subprocess.run(
-        [sys.executable, "-c", IMPORT_ERRORS, str(DAGS_FOLDER)],
-        env={**os.environ, "PYTHONPATH": PYTHONPATH, **setting},
-        capture_output=True, text=True, check=True, timeout=PARSE_LIMIT,
-    )  # fmt: skip
-    errors = json.loads(done.stdout.strip().splitlines()[-1])
+    errors = parsed(IMPORT_ERRORS, str(DAGS_FOLDER), env=setting)
     assert set(errors) == set(DAG_FILES)
     for error in errors.values():
         assert f"ConfigError: {message}" in error

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import bundled_rows, query, reports_of
+from tests.conftest import NEIGHBORHOODS, bundled_rows, query, reports_of
 from tests.dbt.conftest import DBT_DIR, dbt
 
 RAW_ROWS, REPORTS = len(bundled_rows()), reports_of(bundled_rows())  # every bundled row
@@ -166,7 +166,7 @@ def test_emerging_hotspots_recomputed_from_the_reports(built):
         "baseline_days, recent_report_count, baseline_report_count, expected_report_count, "
         "hotspot_rank FROM sfpd_marts.rpt_emerging_hotspots",
     )
-    assert len(rows) == 41 * 4
+    assert len(rows) == NEIGHBORHOODS * 4
     for name, group, period_start, period_end, days, n_recent, n_base, expected, rank in rows:
         assert (period_start, period_end, days) == (start, end, (start - baseline_start).days)
         assert (n_recent, n_base) == (recent[name, group], baseline[name, group])

@@ -19,7 +19,7 @@ from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
 from sfpd_dev.replay import ReplayServer, rows_in
-from tests.conftest import FIXTURES, query
+from tests.conftest import FIXTURES, HOURS_OF_A_WEEK, NEIGHBORHOODS, query
 from tests.dbt.conftest import DBT_DIR, dbt
 
 WINDOW = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))
@@ -27,7 +27,6 @@ LOCATION_FIELDS = (
     "analysis_neighborhood", "supervisor_district", "supervisor_district_2012", "latitude",
     "longitude", "point", "intersection", "cnn",
 )  # fmt: skip
-NEIGHBORHOODS = 41
 
 
 def no_rows(rows: list[dict]) -> list[dict]:
@@ -82,7 +81,7 @@ def test_every_model_builds_and_passes_its_tests(edge_env):
         "SELECT count(*), sum(report_count), count(*) FILTER (WHERE report_count > 0) "
         "FROM sfpd_marts.rpt_hotspots_by_neighborhood",
     )[0]
-    assert cells[0] == NEIGHBORHOODS * 168
+    assert cells[0] == NEIGHBORHOODS * HOURS_OF_A_WEEK
     if case == "one_neighborhood":
         assert query(
             env,

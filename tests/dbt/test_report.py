@@ -16,7 +16,7 @@ from sfpd.report import DAYS, TOP, daily_series, render_report, report_data
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
 from tests.browser import dump_dom, screenshot
-from tests.conftest import bundled_rows, query, reports_of
+from tests.conftest import NEIGHBORHOODS, bundled_rows, query, reports_of
 
 REPORTS, OFFENCES = reports_of(bundled_rows()), len(bundled_rows())  # every bundled row
 WINDOW = Window(dt.date(2019, 9, 1), dt.date(2019, 11, 1))
@@ -37,7 +37,7 @@ def report_file(data, tmp_path_factory) -> Path:
 
 def test_heatmaps_cover_every_neighborhood_day_and_hour(data, built):
     by_day = data.neighborhood_by_day
-    assert len(by_day) == 41 * 7 and set(by_day["day_of_week"]) == set(DAYS)
+    assert len(by_day) == NEIGHBORHOODS * 7 and set(by_day["day_of_week"]) == set(DAYS)
     assert len(data.day_by_hour) == 7 * 24
     assert set(data.day_by_hour["incident_hour"]) == set(range(24))
     # every report with a neighborhood and no sensitive offence is in the first heatmap once

@@ -16,7 +16,7 @@ import pytest
 from sfpd.window import rolling_window
 from sfpd_dev.local import anchor_for
 from sfpd_dev.replay import rows_in
-from tests.conftest import query, reports_of, rows_of
+from tests.conftest import POLICE_DISTRICTS, query, reports_of, rows_of
 from tests.e2e.conftest import RUN_DATE, dags_test, state_env
 
 WINDOW = rolling_window(anchor_for(RUN_DATE))  # [2018-11-01, 2019-01-01)
@@ -60,7 +60,7 @@ def test_the_raw_table_is_the_window_and_the_marts_hold_it(printed, env, replay_
     assert offences == len(expected)
     # a report falls on one day in one district, so per-day counts add up to all reports
     assert reports == query(env, "SELECT count(DISTINCT incident_id) FROM sfpd_raw.incidents")[0][0]
-    assert query(env, "SELECT count(*) FROM sfpd_seeds.police_districts") == [(11,)]
+    assert query(env, "SELECT count(*) FROM sfpd_seeds.police_districts") == [(POLICE_DISTRICTS,)]
 
 
 def test_the_lake_holds_the_window_as_parquet_and_the_report(printed, env):

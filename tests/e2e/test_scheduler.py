@@ -32,7 +32,7 @@ from sfpd_dev.airflow_local import LocalAirflow
 from sfpd_dev.bench import synthetic_rows
 from sfpd_dev.local import airflow_env
 from sfpd_dev.replay import rows_in
-from tests.conftest import PROJECT_ROOT, query, rows_of
+from tests.conftest import HOURS_OF_A_WEEK, NEIGHBORHOODS, PROJECT_ROOT, query, rows_of
 
 pytestmark = pytest.mark.slow
 
@@ -247,7 +247,7 @@ def test_marts_are_built_from_every_row(runs, airflow):
     )[0]
     assert fact == raw
     assert query(env, "SELECT count(*) FROM sfpd_marts.rpt_hotspots_by_neighborhood") == [
-        (41 * 168,)
+        (NEIGHBORHOODS * HOURS_OF_A_WEEK,)
     ]
 
 
