@@ -571,7 +571,7 @@ def socrata_json(body: object, soda3: bool = False) -> bytes:
     if isinstance(body, list) and all(isinstance(row, dict) for row in body):
         rows = [json.dumps(row, separators=(",", ":")) for row in body]
         if soda3:
-            return ("[\n" + "".join(f"{row},\n" for row in rows)[:-2] + "\n]\n").encode()
+            return ("[\n" + ",\n".join(rows) + ("\n" if rows else "") + "]\n").encode()
         return ("[" + "\n,".join(rows) + "]\n").encode()
     return (json.dumps(body, indent=2, separators=(",", " : ")) + "\n").encode()
 

@@ -186,6 +186,7 @@ def shape(value: object) -> object:
         ("soda2_rows_page_chicago_zidz-sdfj", False),
         ("soda2_empty_page_demo_4tka-6guv", False),
         ("soda3_query_page_chicago_zidz-sdfj", True),
+        ("soda3_query_empty_page_chicago_zidz-sdfj", True),
     ],
 )
 def test_pages_are_laid_out_byte_for_byte_as_socrata_lays_them_out(name, soda3):

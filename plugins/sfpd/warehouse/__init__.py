@@ -50,8 +50,7 @@ from sfpd.warehouse.session import Session
 __all__ = [
     "AUDIT_COLUMNS", "CLUSTER_BY", "LOCK_WAIT_SECONDS", "RAW_TABLE", "BigQueryWarehouse",
     "Changes", "Check", "DuckDBWarehouse", "LakeUnreadable", "LocationMismatch", "MergeResult",
-    "Session",
-    "SourceState", "StagingRejected", "Warehouse", "WarehouseDamaged", "WarehouseLocked",
-    "bucket_serves",
-    "check_result", "connect_duckdb", "lock_holder", "partitioned_by_day",
+    "Session", "SourceState", "StagingRejected", "Warehouse", "WarehouseDamaged",
+    "WarehouseLocked", "bucket_serves", "check_result", "connect_duckdb", "lock_holder",
+    "partitioned_by_day",
 ]  # fmt: skip
