@@ -11,7 +11,9 @@ import subprocess
 import sys
 import time
 
-from sfpd_dev.airflow_local import LocalAirflow
+import pytest
+
+from sfpd_dev.airflow_local import AirflowNotReady, LocalAirflow, PortTaken
 from sfpd_dev.ports import free_port
 from tests.conftest import PROJECT_ROOT
 
@@ -65,3 +67,24 @@ def test_make_airflow_stop_signals_the_recorded_process_and_says_when_there_is_n
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_component_that_cannot_bind_its_port_is_told_apart_from_other_failures(tmp_path):
+    """`LocalAirflow.start` starts again on other ports when a component exits because its
+    port was taken (PortTaken), and gives up on any other exit (AirflowNotReady)."""
+    airflow = LocalAirflow(tmp_path / "home", env={})
+    (tmp_path / "home" / "logs").mkdir()
+    for said, error in [
+        ("ERROR: [Errno 98] error while attempting to bind on address: address already in use",
+         PortTaken),
+        ("ModuleNotFoundError: No module named 'cosmos'", AirflowNotReady),
+    ]:  # fmt: skip
+        with airflow.log_path("api-server").open("w") as log:
+            exits = subprocess.Popen(
+                [sys.executable, "-c", f"print({said!r}); raise SystemExit(1)"], stdout=log
+            )
+        exits.wait(timeout=60)
+        airflow.processes = {"api-server": exits}
+        with pytest.raises(error, match="airflow api-server exited") as caught:
+            airflow.wait_until_healthy(timeout=60)
+        assert type(caught.value) is error and said in str(caught.value)
