@@ -56,7 +56,7 @@ def work_unit(nodeid: str) -> str:
     tests, which share one build (tests/dbt/conftest.py); each case of the deploy targets'
     test, which are long."""
     path = nodeid.split("::")[0]
-    if path.startswith("tests/dbt/"):
+    if path.startswith("tests/dbt/"):  # they share one dbt build
         return "tests/dbt"
     if "::test_what_depends_on_the_environment_passes_in_the_target_venv[" in nodeid:
         return nodeid

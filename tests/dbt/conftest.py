@@ -65,14 +65,22 @@ def dbt_env(tmp_path_factory, replay_server) -> dict:
 
 
 @pytest.fixture(scope="session")
-def built(dbt_env) -> dict:
-    """`dbt build`: seeds, models and data tests (as the DAG runs them). Read only: a test that
-    changes the warehouse works on a copy (tests/dbt/test_dbt_project.py: copy_env)."""
+def build(dbt_env) -> tuple[dict, list[dict]]:
+    """`dbt build`: seeds, models and data tests (as the DAG runs them), and its run_results,
+    read at once (a later dbt command in the same target path writes the file again)."""
     dbt(dbt_env, "build", "--exclude-resource-type", "unit_test")
-    return dbt_env
+    results = json.loads((Path(dbt_env["DBT_TARGET_PATH"]) / "run_results.json").read_text())
+    return dbt_env, results["results"]
 
 
 @pytest.fixture(scope="session")
-def build_results(built) -> list[dict]:
-    """That build's run_results (read before any other dbt command writes the file again)."""
-    return json.loads((Path(built["DBT_TARGET_PATH"]) / "run_results.json").read_text())["results"]
+def built(build) -> dict:
+    """The built warehouse's settings. Read only: a test that changes the warehouse works on a
+    copy (tests/dbt/test_dbt_project.py: copy_env)."""
+    return build[0]
+
+
+@pytest.fixture(scope="session")
+def build_results(build) -> list[dict]:
+    """That build's run_results."""
+    return build[1]
