@@ -54,8 +54,9 @@ def lake_for(settings: Settings) -> Lake:
     return open_lake(settings.lake_uri)
 
 
-def warehouse_for(settings: Settings) -> Warehouse:
-    """The configured warehouse; BigQuery credentials come from the GCP connection."""
+def warehouse_for(settings: Settings, writes: bool = False) -> Warehouse:
+    """The configured warehouse; BigQuery credentials come from the GCP connection. Only a task
+    that writes (the merge pool's) opens it with ``writes``: it alone makes tables."""
     from sfpd.warehouse import BigQueryWarehouse, DuckDBWarehouse
 
     if settings.warehouse == "bigquery":
@@ -64,9 +65,9 @@ def warehouse_for(settings: Settings) -> Warehouse:
         hook = BigQueryHook(gcp_conn_id=settings.gcp_conn_id, location=settings.bq_location)
         client = hook.get_client(project_id=settings.gcp_project, location=settings.bq_location)
         return BigQueryWarehouse(
-            client, settings.gcp_project, settings.raw_schema, settings.bq_location
+            client, settings.gcp_project, settings.raw_schema, settings.bq_location, writes
         )
-    return DuckDBWarehouse(settings.duckdb_path, settings.raw_schema)
+    return DuckDBWarehouse(settings.duckdb_path, settings.raw_schema, writes=writes)
 
 
 def refuse_bad_locations(settings: Settings) -> None:

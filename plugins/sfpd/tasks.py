@@ -27,6 +27,7 @@ from sfpd.channels import channels_for
 from sfpd.compat import AirflowFailException
 from sfpd.config import ConfigError, Settings
 from sfpd.connections import lake_for, refuse_bad_locations, socrata_endpoint, warehouse_for
+from sfpd.pools import pools_for
 from sfpd.window import SF_TZ, Window, rolling_window, run_anchor
 
 if TYPE_CHECKING:
@@ -74,16 +75,25 @@ def run_settings() -> Settings:
     return settings
 
 
+def in_merge_pool(settings: Settings, pool: str) -> bool:
+    """Whether a task of ``pool`` may change the warehouse's tables (make them, add the audit's
+    columns, move its partitions): only one of the merge pool, whose tasks run one at a time
+    (:mod:`sfpd.pools`); any other finds what is there and reads it."""
+    return pool == pools_for(settings).merge
+
+
 @contextmanager
 def _loader(settings: Settings) -> Iterator[Loader]:
-    """The run's :class:`~sfpd.pipeline.Loader`, its Socrata session open."""
+    """The run's :class:`~sfpd.pipeline.Loader`, its Socrata session open; its warehouse makes
+    tables only in a task of the merge pool (:func:`in_merge_pool`)."""
     from sfpd.pipeline import Loader
     from sfpd.socrata import SocrataSource
 
     endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
+    writes = in_merge_pool(settings, get_current_context()["task"].pool)
     with SocrataSource(endpoint, settings.page_size) as source:
         yield Loader(
-            source, lake_for(settings), warehouse_for(settings), settings.dataset_id,
+            source, lake_for(settings), warehouse_for(settings, writes), settings.dataset_id,
             get_current_context()["run_id"], settings.max_reject_share,
         )  # fmt: skip
 
@@ -131,7 +141,8 @@ def _merge(extracts: list[dict]) -> list[dict]:
 def source_changed(window: dict[str, str], params: dict | None = None) -> bool:
     """False (the extract and merge are skipped) when the dataset's metadata says nothing
     changed since the loads so far read it (:meth:`sfpd.pipeline.Loader.skip_reason`); the
-    run's ``force_pull`` param reads anyway. It reads the warehouse's audit."""
+    run's ``force_pull`` param reads anyway. It reads the warehouse's audit, and makes nothing
+    (missing tables read as empty: the merge makes them)."""
     if params["force_pull"]:
         log.info("force_pull is on: reading the window whatever the metadata says")
         return True

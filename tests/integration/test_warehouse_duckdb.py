@@ -21,6 +21,7 @@ from sfpd.pipeline import Loader
 from sfpd.warehouse import (
     DuckDBWarehouse,
     LakeUnreadable,
+    SourceState,
     StagingRejected,
     WarehouseDamaged,
     WarehouseLocked,
@@ -178,6 +179,32 @@ def test_the_audit_gets_the_columns_it_lacks_once(warehouse, logs):
     logs.clear()
     assert DuckDBWarehouse(warehouse.path).source_state().rows_updated_at is None
     assert "Adding column" not in logs.text
+
+
+def tables_of(path) -> dict[str, list[str]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        found = con.execute(
+            "SELECT table_name, list(column_name ORDER BY column_name) FROM duckdb_columns() "
+            "WHERE schema_name = 'sfpd_raw' GROUP BY table_name"
+        ).fetchall()
+    return dict(found)
+
+
+def test_a_warehouse_that_only_reads_makes_no_table_and_adds_no_column(warehouse, logs):
+    """A task outside the merge pool (sfpd.tasks.in_merge_pool) opens it with writes=False: an
+    empty warehouse reads as nothing loaded, an audit an earlier version made is left as it
+    is (read as empty, so the run reads the source); the next merge makes and adds them."""
+    reader = DuckDBWarehouse(warehouse.path, writes=False)
+    assert reader.source_state() == SourceState(None, None, None)
+    assert (reader.watermark(), reader.covered_windows(), reader.daily_counts()) == (None, [], {})
+    assert tables_of(warehouse.path) == {}
+    assert "read as empty; the next merge makes them (this task only reads)" in logs.text
+    warehouse.watermark()  # a writer makes the tables
+    with warehouse.connect() as con:  # as an earlier version left the audit
+        con.execute("ALTER TABLE sfpd_raw.load_audit DROP COLUMN kind")
+    before = tables_of(warehouse.path)
+    assert reader.source_state().first_loaded_at is None
+    assert tables_of(warehouse.path) == before and "kind" not in before["load_audit"]
 
 
 @contextlib.contextmanager

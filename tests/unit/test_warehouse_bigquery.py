@@ -42,10 +42,18 @@ class RecordingClient:
 
     def __init__(self, *tables: bigquery.Table) -> None:
         self.tables = {f"{t.project}.{t.dataset_id}.{t.table_id}": t for t in tables}
+        self.datasets = {f"{t.project}.{t.dataset_id}" for t in tables}
         self.calls: list[tuple[str, str]] = []
 
-    def create_dataset(self, dataset: bigquery.Dataset, exists_ok: bool = False):
+    def get_dataset(self, dataset_id: str) -> bigquery.Dataset:
+        self.calls.append(("get_dataset", dataset_id))
+        if dataset_id not in self.datasets:
+            raise NotFound(f"Not found: Dataset {dataset_id}")
+        return bigquery.Dataset(dataset_id)
+
+    def create_dataset(self, dataset: bigquery.Dataset):
         self.calls.append(("create_dataset", dataset.dataset_id))
+        self.datasets.add(f"{dataset.project}.{dataset.dataset_id}")
         return dataset
 
     def get_table(self, table_id: str) -> bigquery.Table:
@@ -125,3 +133,32 @@ def test_a_new_dataset_gets_its_tables_and_no_move():
     (create,) = prepared(client)
     assert "CREATE TABLE IF NOT EXISTS" in create and "incidents__repartitioned" not in create
     assert set(client.tables) == {RAW, REJECTS, AUDIT}
+    assert ("create_dataset", DATASET) in client.calls
+
+
+def test_a_dataset_that_exists_is_read_not_made_again():
+    """Making a dataset takes ``bigquery.datasets.create``, a project's permission, even when it
+    exists (create_dataset with exists_ok): a dataset granted on its own must only be read."""
+    client = RecordingClient(table(RAW, "MONTH"), table(REJECTS), table(AUDIT))
+    assert prepared(client) == []
+    assert ("get_dataset", f"{PROJECT}.{DATASET}") in client.calls
+    assert not [call for call, _ in client.calls if call == "create_dataset"]
+
+
+def test_a_task_that_only_reads_makes_nothing_where_nothing_is():
+    client = RecordingClient()
+    state = BigQueryWarehouse(client, PROJECT, DATASET, writes=False).source_state()
+    assert (state.rows_updated_at, state.caught_up_at, state.first_loaded_at) == (None,) * 3
+    assert {call for call, _ in client.calls} == {"get_table"}  # no dataset made, no query
+    assert client.tables == {} and client.datasets == set()
+
+
+def test_a_task_that_only_reads_leaves_a_table_partitioned_by_day(logs):
+    client = RecordingClient(table(RAW, "DAY"), table(REJECTS), table(AUDIT))
+    BigQueryWarehouse(client, PROJECT, DATASET, writes=False).watermark()
+    (read,) = client.queries()
+    assert "Where the next catch-up starts" in read  # that query, and no statement before it
+    assert client.tables[RAW].time_partitioning.type_ == "DAY"
+    (said,) = logs.messages("sfpd.warehouse", logging.WARNING)
+    assert said.endswith("is partitioned by day: the next merge moves it to monthly partitions "
+                         "(this task only reads, and leaves it)")  # fmt: skip

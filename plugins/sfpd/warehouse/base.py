@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
+from dataclasses import fields
 from pathlib import Path
 
 import pyarrow as pa
@@ -68,8 +69,11 @@ class Warehouse(ABC):
     dialect: str  # its macros and own statements: sql/_dialect/<dialect>.sql, sql/<dialect>/
     columns: list[tuple[str, str]]  # the raw table's columns in its types (sfpd.schema)
 
-    def __init__(self, schema: str) -> None:
+    def __init__(self, schema: str, writes: bool = True) -> None:
         self.schema = schema
+        # DDL (making tables and the dataset, adding audit columns, moving partitions) only in a
+        # task that writes (the merge pool's): one that only reads finds what is there
+        self.writes = writes
         self._tables_created = False  # by this instance: one catch-up reads and merges often
 
     @abstractmethod
@@ -83,6 +87,10 @@ class Warehouse(ABC):
 
     def _prepare(self, session: Session) -> None:
         """What an engine does before its tables are made (BigQuery: its dataset)."""
+        return None
+
+    def _inspect(self, session: Session) -> None:
+        """What an engine says, in a task that only reads, of what its writer would change."""
         return None
 
     # --------------------------------------------------------------------------- SQL
@@ -147,6 +155,8 @@ class Warehouse(ABC):
         whose rollback would drop them while this instance counts them as made."""
         if self._tables_created:
             return
+        if not self.writes:
+            raise RuntimeError("A warehouse opened to read only (writes=False) makes no table")
         with self.session() as session:
             self._prepare(session)
             audit = session.table_columns(AUDIT_TABLE)
@@ -159,27 +169,50 @@ class Warehouse(ABC):
                 session.run(self.sql("add_audit_columns", missing=missing))
         self._tables_created = True
 
-    def _rows(self, name: str) -> list[tuple]:
-        self._ensure_tables()
+    def _readable(self) -> bool:
+        """In a task that only reads: whether the tables are there, as this version makes them
+        (else it reads nothing, and says so; the merge makes them)."""
+        with self.session() as session:
+            self._inspect(session)
+            audit = session.table_columns(AUDIT_TABLE)
+            missing = [t for t in (RAW_TABLE, REJECTS_TABLE) if session.table_columns(t) is None]
+            if audit is None or missing or not set(AUDIT_COLUMNS) <= audit:
+                log.info(
+                    "The load tables are not all there as this version makes them (missing: "
+                    "%s): read as empty; the next merge makes them (this task only reads)",
+                    ", ".join(missing + ([AUDIT_TABLE] if audit is None else []))
+                    or f"columns of {AUDIT_TABLE}",
+                )
+                return False
+        return True
+
+    def _rows(self, name: str, empty: list[tuple]) -> list[tuple]:
+        """The rows of a read-only statement; ``empty`` where a task that only reads finds the
+        tables missing."""
+        if self.writes:
+            self._ensure_tables()
+        elif not self._readable():
+            return empty
         with self.session() as session:
             return session.run(self.sql(name))
 
     def watermark(self) -> dt.datetime | None:
         """Where the next catch-up starts (UTC): see sql/load/watermark.sql."""
-        return _naive_utc(self._rows("watermark")[0][0])
+        return _naive_utc(self._rows("watermark", [(None,)])[0][0])
 
     def covered_windows(self) -> list[Window]:
         """The date windows loaded so far."""
-        windows = (Window(start, end) for start, end in self._rows("covered_windows"))
+        windows = (Window(start, end) for start, end in self._rows("covered_windows", []))
         return sorted(windows, key=lambda w: (w.start, w.end))
 
     def source_state(self) -> SourceState:
         """What the loads so far saw of the source: see sql/load/source_state.sql."""
-        return SourceState(*map(_naive_utc, self._rows("source_state")[0]))
+        nothing = [(None,) * len(fields(SourceState))]
+        return SourceState(*map(_naive_utc, self._rows("source_state", nothing)[0]))
 
     def daily_counts(self) -> dict[dt.date, int]:
         """Rows per incident day, merged plus quarantined (what the source counts)."""
-        return {day: int(n) for day, n in self._rows("daily_counts")}
+        return {day: int(n) for day, n in self._rows("daily_counts", [])}
 
     def record(self, record: MergeResult | Check) -> None:
         """Add a row to load_audit (a catch-up's check: :func:`.records.check_result`)."""

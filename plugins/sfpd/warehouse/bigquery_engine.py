@@ -134,9 +134,14 @@ class BigQueryWarehouse(Warehouse):
     dialect = "bigquery"
 
     def __init__(
-        self, client, project: str, dataset: str = DEFAULT_RAW_SCHEMA, location: str = "US"
+        self,
+        client,
+        project: str,
+        dataset: str = DEFAULT_RAW_SCHEMA,
+        location: str = "US",
+        writes: bool = True,
     ) -> None:
-        super().__init__(dataset)
+        super().__init__(dataset, writes)
         self.client = client
         self.project = project
         self.dataset = dataset
@@ -176,18 +181,32 @@ class BigQueryWarehouse(Warehouse):
             except GoogleAPICallError as exc:  # it ends by itself after 24 idle hours
                 log.info("The session did not end at once (%s)", exc)
 
-    def _dataset(self) -> None:
-        """The dataset, through the API (it needs its location); one that exists elsewhere than
+    def _dataset(self, create: bool) -> None:
+        """The dataset, read through the API (``bigquery.datasets.get``, which the dataset's own
+        roles carry) and made only when it is missing and ``create`` (``bigquery.datasets.create``
+        is a project's: docs/deploy.md, "Permissions"). One that exists elsewhere than
         SFPD_BQ_LOCATION is refused: jobs run in the location they are given."""
+        from google.api_core.exceptions import Conflict, NotFound
         from google.cloud import bigquery
 
-        dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
-        dataset.location = self.location
-        found = self.client.create_dataset(dataset, exists_ok=True).location or self.location
-        if found.lower() != self.location.lower():
+        dataset_id = f"{self.project}.{self.dataset}"
+        try:
+            found = self.client.get_dataset(dataset_id)
+        except NotFound:
+            if not create:
+                return
+            log.info("Making the dataset %s in %s", dataset_id, self.location)
+            dataset = bigquery.Dataset(dataset_id)
+            dataset.location = self.location
+            try:
+                found = self.client.create_dataset(dataset)
+            except Conflict:  # another task made it meanwhile
+                found = self.client.get_dataset(dataset_id)
+        location = found.location or self.location
+        if location.lower() != self.location.lower():
             raise LocationMismatch(
-                f"The BigQuery dataset {self.project}.{self.dataset} is in {found}, but "
-                f"SFPD_BQ_LOCATION is {self.location}: set SFPD_BQ_LOCATION={found}, or "
+                f"The BigQuery dataset {dataset_id} is in {location}, but "
+                f"SFPD_BQ_LOCATION is {self.location}: set SFPD_BQ_LOCATION={location}, or "
                 "SFPD_RAW_SCHEMA to a dataset in that location. Nothing was read or written."
             )
 
@@ -196,7 +215,7 @@ class BigQueryWarehouse(Warehouse):
         partitions, once."""
         from google.api_core.exceptions import NotFound
 
-        self._dataset()
+        self._dataset(create=True)
         repartition = {"repartitioned": self.table(REPARTITIONED_TABLE), "raw_name": RAW_TABLE}
         try:
             raw = self.client.get_table(self.table_id(RAW_TABLE))
@@ -208,10 +227,24 @@ class BigQueryWarehouse(Warehouse):
             log.warning("Moving %s to monthly partitions (once; it was partitioned by day)", raw)
             session.run(self.sql("repartition", finish=False, **repartition))
 
+    def _inspect(self, session: Session) -> None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            raw = self.client.get_table(self.table_id(RAW_TABLE))
+        except NotFound:
+            return
+        if partitioned_by_day(raw):
+            log.warning(
+                "%s is partitioned by day: the next merge moves it to monthly partitions (this "
+                "task only reads, and leaves it)", raw,
+            )  # fmt: skip
+
     def check_locations(self, bucket: str, bucket_location: str) -> None:
         """Before any work: the dataset where SFPD_BQ_LOCATION says, and the lake's bucket
-        where a load job into it can read (else :class:`LocationMismatch`, naming both)."""
-        self._dataset()
+        where a load job into it can read (else :class:`LocationMismatch`, naming both). It reads
+        only: a missing dataset is made in SFPD_BQ_LOCATION by the first merge."""
+        self._dataset(create=False)
         if not bucket_serves(bucket_location, self.location):
             raise LocationMismatch(
                 f"The lake's bucket gs://{bucket} is in {bucket_location}, and a load job "

@@ -134,9 +134,13 @@ class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
 
     def __init__(
-        self, path: Path, schema: str = DEFAULT_RAW_SCHEMA, lock_wait: float = LOCK_WAIT_SECONDS
+        self,
+        path: Path,
+        schema: str = DEFAULT_RAW_SCHEMA,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+        writes: bool = True,
     ) -> None:
-        super().__init__(schema)
+        super().__init__(schema, writes)
         self.path = path
         self.lock_wait = lock_wait
         self.columns = duckdb_columns()
