@@ -604,6 +604,7 @@ class ReplayServer:
         self.redirect_to = redirect_to
         self.redirected = 0  # requests answered with the redirect
         self.serve_metadata = True  # False: /api/views answers 404, as a plain SODA server may
+        self.deleted_at: str | None = None  # when rows were last removed (a fixed timestamp)
         self._replies: dict[str, bytes] = {}
         self.dataset_id = dataset_id
         self.requests: list[dict[str, str]] = []
@@ -701,6 +702,7 @@ class ReplayServer:
     def metadata(self) -> dict:
         """The dataset's metadata as ``/api/views/<id>.json`` has it (the fields clients use)."""
         latest = max((row[":updated_at"] for row in self.corpus), default=CORPUS_UPDATED_AT)
+        latest = max(latest, self.deleted_at or latest)
         updated = dt.datetime.fromisoformat(latest.removesuffix("Z")).replace(tzinfo=dt.UTC)
         columns = sorted(DATASET_COLUMNS)
         return {
@@ -779,6 +781,7 @@ class ReplayServer:
         """A fixed timestamp (UTC) in a later second than every ``:updated_at`` served so far,
         so the metadata's ``rowsUpdatedAt`` (whole seconds) moves with every change."""
         latest = max((row[":updated_at"] for row in self.corpus), default=CORPUS_UPDATED_AT)
+        latest = max(latest, self.deleted_at or latest)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
         later = dt.datetime.fromisoformat(latest.removesuffix("Z")).replace(microsecond=0)
         stamp = max(now, later + dt.timedelta(seconds=1))
@@ -798,9 +801,12 @@ class ReplayServer:
         return stamp
 
     def delete(self, row_ids: Iterable[str]) -> None:
-        """Remove rows (sealed upstream): they simply stop being served."""
+        """Remove rows (sealed upstream): they simply stop being served, and the metadata's
+        ``rowsUpdatedAt`` (when the data last changed) moves, as Socrata's does."""
         gone = set(row_ids)
+        deleted_at = self._stamp()
         self.replace_corpus([row for row in self.corpus if row["row_id"] not in gone])
+        self.deleted_at = deleted_at
 
     @property
     def port(self) -> int:

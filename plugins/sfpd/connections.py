@@ -6,12 +6,16 @@ pyarrow, DuckDB, requests and the Google clients are imported inside the functio
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 from airflow.sdk import BaseHook
 
 from sfpd.compat import AirflowFailException, AirflowNotFoundException
 from sfpd.config import ConfigError, Settings
+from sfpd.gcp_access import refusal
 
 if TYPE_CHECKING:
     from sfpd.lake import Lake
@@ -70,6 +74,20 @@ def warehouse_for(settings: Settings, writes: bool = False) -> Warehouse:
     return DuckDBWarehouse(settings.duckdb_path, settings.raw_schema, writes=writes)
 
 
+@contextmanager
+def google_refusals(settings: Settings) -> Iterator[None]:
+    """A Google 403 for a missing IAM permission fails the task at once (no retry grants a role),
+    naming the permission, the resource and the role to grant (:mod:`sfpd.gcp_access`)."""
+    try:
+        yield
+    except Exception as exc:
+        bucket = urlparse(settings.lake_uri).netloc
+        refused = refusal(exc, settings.gcp_project, bucket, settings.raw_schema)
+        if refused is None:
+            raise
+        raise AirflowFailException(str(refused)) from exc
+
+
 def refuse_bad_locations(settings: Settings) -> None:
     """On BigQuery, before any work: the dataset in SFPD_BQ_LOCATION and the lake's bucket where
     a load job into it can read (else the task fails at once, naming both locations)."""
@@ -79,6 +97,7 @@ def refuse_bad_locations(settings: Settings) -> None:
 
     lake = lake_for(settings)
     try:
-        warehouse_for(settings).check_locations(lake.bucket, lake.location())
+        with google_refusals(settings):
+            warehouse_for(settings).check_locations(lake.bucket, lake.location())
     except LocationMismatch as exc:
         raise AirflowFailException(str(exc)) from exc

@@ -206,12 +206,14 @@ def _mart_outlets(group: DbtTaskGroup, settings: Settings) -> None:
 def publish_docs(project_dir: str, context: object = None, **_: object) -> None:
     """Cosmos's callback after `dbt docs generate` (in its temporary copy of the project): the
     docs into the lake, ``<dataset>/docs/``, where the Airflow UI's dbt docs page reads them."""
-    from sfpd.connections import lake_for
+    from sfpd.connections import google_refusals, lake_for
 
     settings = Settings.from_env()
     target = Path(project_dir) / "target"
     files = {name: (target / name).read_bytes() for name in DOCS_FILES}
-    log.info("dbt docs written to %s", lake_for(settings).write_docs(settings.dataset_id, files))
+    with google_refusals(settings):
+        written = lake_for(settings).write_docs(settings.dataset_id, files)
+    log.info("dbt docs written to %s", written)
 
 
 def _dbt_command(settings: Settings, local: type, virtualenv: type, **kwargs: Any) -> Any:

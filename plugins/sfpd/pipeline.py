@@ -22,19 +22,23 @@ from sfpd.extract import Extract, extract_to_lake
 from sfpd.lake import Lake
 from sfpd.socrata import SocrataSource
 from sfpd.warehouse import MergeResult, Warehouse, check_result
-from sfpd.window import Scope, UpdatedBetween, Window, day_windows, fixed_timestamp
+from sfpd.window import Days, Scope, UpdatedBetween, Window, day_windows, fixed_timestamp
 
 log = logging.getLogger(__name__)
 
 # A catch-up larger than this is logged as a warning: the publisher probably replaced the whole
 # dataset (every row gets a new :updated_at), and the run reads all of it once.
 CATCH_UP_WARN_ROWS = 50_000
+# Days loaded again together: at most this many runs of consecutive days in one load (each is
+# a clause of ~90 characters in the request's $where: the URL stays under 8 kB)
+RELOAD_RANGES = 60
 
 
 @dataclass(frozen=True)
 class CatchUp:
     """What :meth:`Loader.catch_up` did: the changed rows' merge (None when nothing changed),
-    and the windows of days whose counts differed, each merged again."""
+    and the days whose counts differed, merged again (one load, see
+    :meth:`Loader._days_differing`)."""
 
     changed: MergeResult | None
     days_differing: int
@@ -123,8 +127,9 @@ class Loader:
            ``:updated_at`` read now, merged on row_id with no date bound. The merge's audit row
            carries the new watermark, so a failed run does not move it.
         2. Per-day row counts, one grouped request, against the raw table's (plus quarantine)
-           on the days loaded so far: each run of differing days is loaded again as a window,
-           which deletes rows removed upstream wherever they were.
+           on the days loaded so far: the differing days, however scattered, are loaded again
+           in one load (:class:`sfpd.window.Days`: one extract, one transaction), which
+           replaces those days' rows as a window's and deletes rows removed upstream.
         """
         changed_at, state = self.source.rows_updated_at(), self.warehouse.source_state()
         if not force and changed_at and state.caught_up_at and changed_at <= state.caught_up_at:
@@ -135,8 +140,8 @@ class Loader:
             return CatchUp(None, 0)
         through = self.source.updated_through()
         changed = self._load_changed(self.warehouse.watermark(), through)
-        differing, windows = self._days_differing()
-        reloaded = [self.load(window, through) for window in windows]
+        differing, reloads = self._days_differing()
+        reloaded = [self.load(days, through) for days in reloads]
         if changed_at:  # level with the source as of its last data change: the next check's mark
             self.warehouse.record(check_result(self.run_id, through, changed_at))
         return CatchUp(changed, len(differing), reloaded)
@@ -164,20 +169,25 @@ class Loader:
     def _covered_days(self) -> set[dt.date]:
         return {day for window in self.warehouse.covered_windows() for day in window.days()}
 
-    def _days_differing(self) -> tuple[list[dt.date], list[Window]]:
-        """The days loaded so far whose row count differs from the source's, and the fewest
-        windows that cover them."""
+    def _days_differing(self) -> tuple[list[dt.date], list[Days]]:
+        """The days loaded so far whose row count differs from the source's, and their loads:
+        one, whatever their number, unless they make more than :data:`RELOAD_RANGES` runs of
+        consecutive days (each is a clause of the request's ``$where``)."""
         covered = self._covered_days()
         upstream, local = self.source.daily_counts(), self.warehouse.daily_counts()
         differing = sorted(day for day in covered if upstream.get(day, 0) != local.get(day, 0))
-        windows = day_windows(differing)
+        ranges = day_windows(differing)
+        loads = [
+            Days(tuple(day for window in ranges[i : i + RELOAD_RANGES] for day in window.days()))
+            for i in range(0, len(ranges), RELOAD_RANGES)
+        ]
         if differing:
             rows = sum(upstream.get(day, 0) for day in differing)
             log.warning(
                 "%d of %d loaded days differ from the source's counts (first %s, last %s): "
-                "loading them again, %d rows in %d window(s)",
-                len(differing), len(covered), differing[0], differing[-1], rows, len(windows),
+                "loading them again, %d rows in %d load(s)",
+                len(differing), len(covered), differing[0], differing[-1], rows, len(loads),
             )  # fmt: skip
         else:
             log.info("All %d loaded days match the source's counts", len(covered))
-        return differing, windows
+        return differing, loads

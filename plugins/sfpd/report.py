@@ -28,6 +28,7 @@ QUERIES = (
     "monthly_trend",
     "resolution_rates",
     "freshness",
+    "load_bytes",
 )
 TOP = 15
 GROUP_COLOURS = {"violent": "#c0392b", "property": "#2874a6", "drug": "#7d3c98", "other": "#7f8c8d"}
@@ -169,6 +170,8 @@ def render_report(
     """The report as one HTML document; ``stale_since``: when the source last published, if
     that is longer ago than the staleness threshold (a banner at the top says so)."""
     freshness = data.freshness.iloc[0].to_dict()
+    billed = data.load_bytes.iloc[0]
+    loads = None if pd.isna(billed["bytes_billed"]) else billed.to_dict()
     charts = {
         name: figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{name}")
         for name, figure in _figures(data).items()
@@ -176,6 +179,7 @@ def render_report(
     return _TEMPLATES.get_template("report.html.j2").render(
         window=window,
         freshness=freshness,
+        loads=loads,
         generated_at=generated_at,
         stale_since=stale_since,
         hotspots=data.top_hotspots.to_dict("records"),

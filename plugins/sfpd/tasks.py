@@ -26,7 +26,13 @@ from sfpd.backfill import BackfillParamError, batches, plan_backfill, summarise
 from sfpd.channels import channels_for
 from sfpd.compat import AirflowFailException
 from sfpd.config import ConfigError, Settings
-from sfpd.connections import lake_for, refuse_bad_locations, socrata_endpoint, warehouse_for
+from sfpd.connections import (
+    google_refusals,
+    lake_for,
+    refuse_bad_locations,
+    socrata_endpoint,
+    warehouse_for,
+)
 from sfpd.pools import pools_for
 from sfpd.window import SF_TZ, Window, rolling_window, run_anchor
 
@@ -91,7 +97,7 @@ def _loader(settings: Settings) -> Iterator[Loader]:
 
     endpoint = socrata_endpoint(settings.socrata_conn_id, settings.dataset_id)
     writes = in_merge_pool(settings, get_current_context()["task"].pool)
-    with SocrataSource(endpoint, settings.page_size) as source:
+    with google_refusals(settings), SocrataSource(endpoint, settings.page_size) as source:
         yield Loader(
             source, lake_for(settings), warehouse_for(settings, writes), settings.dataset_id,
             get_current_context()["run_id"], settings.max_reject_share,
@@ -206,7 +212,7 @@ def catch_up(params: dict | None = None) -> dict:
     changed = result.changed
     log.info(
         "Catch-up: %s rows changed upstream (inserted %s, updated %s); %d loaded days differed "
-        "from the source's counts, %d window(s) loaded again (deleted %d)",
+        "from the source's counts, loaded again in %d load(s) (deleted %d)",
         changed.rows_read if changed else 0, changed.rows_inserted if changed else 0,
         changed.rows_updated if changed else 0, result.days_differing, len(result.reloaded),
         sum(r.rows_deleted for r in result.reloaded),
@@ -273,7 +279,8 @@ def prune_lake() -> int:
 
     settings = run_settings()
     retention = dt.timedelta(days=settings.lake_retention_days)
-    removed = prune(lake_for(settings), settings.dataset_id, dt.datetime.now(dt.UTC), retention)
+    with google_refusals(settings):
+        removed = prune(lake_for(settings), settings.dataset_id, dt.datetime.now(dt.UTC), retention)
     return len(removed)
 
 
@@ -295,7 +302,9 @@ def report(
     now = dt.datetime.now(dt.UTC)
     published = dt.datetime.fromisoformat(published_at) if published_at else None
     stale = stale_since(published, now.replace(tzinfo=None), settings.stale_after)
-    html = render_report(report_data(warehouse_for(settings)), run_window, now, stale_since=stale)
-    uri = lake_for(settings).write_report(settings.dataset_id, report_name(run_window), html)
+    with google_refusals(settings):
+        data = report_data(warehouse_for(settings))
+        html = render_report(data, run_window, now, stale_since=stale)
+        uri = lake_for(settings).write_report(settings.dataset_id, report_name(run_window), html)
     log.info("Report written: %s", uri)
     return uri

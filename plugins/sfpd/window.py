@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -91,19 +92,59 @@ class UpdatedBetween:
         }
 
 
-# What one load reads (docs/how-it-works.md, "Glossary"): a window of incident dates, or the
-# rows changed upstream between two catch-ups.
-Scope = Window | UpdatedBetween
+@dataclass(frozen=True)
+class Days:
+    """Days of incident dates loaded again together, however scattered (the catch-up's days whose
+    counts differ from the source's): one extract, one transaction. Each of its runs of
+    consecutive days (:attr:`ranges`) is read and replaced as a window's days are."""
+
+    dates: tuple[dt.date, ...]
+
+    def __post_init__(self) -> None:
+        if not self.dates or list(self.dates) != sorted(set(self.dates)):
+            raise ValueError(f"days must be distinct and in order, not {self.dates}")
+
+    @property
+    def ranges(self) -> list[Window]:
+        return day_windows(list(self.dates))
+
+    def soql_where(self, column: str = "incident_datetime") -> str:
+        return " OR ".join(f"({window.soql_where(column)})" for window in self.ranges)
+
+    @property
+    def label(self) -> str:
+        """Name of its lake folder: its span, its number of days, and a digest of them."""
+        digest = hashlib.sha256(" ".join(map(str, self.dates)).encode()).hexdigest()[:8]
+        first, last = self.dates[0], self.dates[-1]
+        return f"days_{first.isoformat()}_{last.isoformat()}_{len(self.dates)}_{digest}"
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"dates": [day.isoformat() for day in self.dates]}
 
 
-def scope_from_dict(value: dict[str, str]) -> Scope:
-    """A window or a catch-up from its ``to_dict()``."""
+# What one load reads (docs/how-it-works.md, "Glossary"): a window of incident dates, the rows
+# changed upstream between two catch-ups, or days loaded again.
+Scope = Window | UpdatedBetween | Days
+
+
+def scope_from_dict(value: dict) -> Scope:
+    """A window, a catch-up or days from its ``to_dict()``."""
     if "updated_through" in value:
         return UpdatedBetween(
             dt.datetime.fromisoformat(value["updated_after"]),
             dt.datetime.fromisoformat(value["updated_through"]),
         )
+    if "dates" in value:
+        return Days(tuple(dt.date.fromisoformat(day) for day in value["dates"]))
     return Window.from_dict(value)
+
+
+def date_ranges(scope: Scope) -> list[Window]:
+    """The runs of incident dates a scope reads and replaces (none for rows changed upstream,
+    which are read wherever they are)."""
+    if isinstance(scope, Days):
+        return scope.ranges
+    return [scope] if isinstance(scope, Window) else []
 
 
 def day_windows(days: list[dt.date]) -> list[Window]:

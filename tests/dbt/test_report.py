@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sfpd.report import DAYS, TOP, daily_series, render_report, report_data
+from sfpd.report import DAYS, TOP, ReportData, daily_series, render_report, report_data
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Window
 from tests.browser import dump_dom, screenshot
@@ -184,3 +184,12 @@ def test_a_stale_source_is_said_at_the_top_and_only_then(data):
     banner = stale.index('id="stale"')
     assert banner < stale.index("<h1>")
     assert "DataSF has not published since 2026-11-18 09:05 UTC" in stale[banner:]
+
+
+def test_what_bigquery_billed_the_runs_loads_is_said_and_only_there(data):
+    assert 'id="bytes-billed"' not in render_report(data, WINDOW, dt.datetime(2026, 11, 23))
+    billed = pd.DataFrame({"bytes_billed": [151_234_567], "bytes_processed": [212_000_000],
+                           "loads": [2]})  # fmt: skip  # load_audit's sums on BigQuery
+    on_bigquery = ReportData({**data.frames, "load_bytes": billed})
+    html = render_report(on_bigquery, WINDOW, dt.datetime(2026, 11, 23))
+    assert "BigQuery billed this run's 2 load(s) 151.2 MB (212.0 MB read)." in html

@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from sfpd.gcp_access import PERMISSIONS
 from sfpd.window import rolling_window
 from sfpd_dev.local import anchor_for
 from sfpd_dev.replay import rows_in
@@ -20,9 +21,12 @@ from tests.conftest import PROJECT_ROOT, reports_of, rows_of
 from tests.e2e.conftest import RUN_DATE, dags_test
 from tests.e2e.test_operations import lineage_edges
 from tests.emulators.servers import PROJECT, bigquery_client, storage_client
+from tests.gcp_calls import Call, RecordingProxy, UnknownCall, permissions_of
 
 pytestmark = pytest.mark.slow
 BUCKET = "sfpd-e2e-lake"
+BACKFILL_CHUNK = {"start_date": "2019-10-01", "end_date": "2019-11-01", "chunk": "month",
+                  "run_dbt": False}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +36,17 @@ def lineage():
 
 
 @pytest.fixture(scope="module")
-def env(airflow_home_env, emulators, lineage):
+def proxies(emulators):
+    """Every call to the emulators, recorded on its way (tests/gcp_calls.py)."""
+    with (
+        RecordingProxy(emulators["gcs"].endpoint) as gcs,
+        RecordingProxy(emulators["bq"].endpoint) as bq,
+    ):
+        yield {"gcs": gcs, "bq": bq}
+
+
+@pytest.fixture(scope="module")
+def env(airflow_home_env, emulators, lineage, proxies):
     storage_client(emulators["gcs"]).create_bucket(BUCKET)
     gcp = {
         "conn_type": "google_cloud_platform",
@@ -44,8 +58,8 @@ def env(airflow_home_env, emulators, lineage):
         "SFPD_GCP_PROJECT": PROJECT,
         "SFPD_LAKE_URI": f"gs://{BUCKET}/lake",
         "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(gcp),
-        "STORAGE_EMULATOR_HOST": emulators["gcs"].endpoint,
-        "BIGQUERY_EMULATOR_HOST": emulators["bq"].endpoint,
+        "STORAGE_EMULATOR_HOST": proxies["gcs"].url,
+        "BIGQUERY_EMULATOR_HOST": proxies["bq"].url,
         # the tests' own dbt profile for the emulator, which cannot take contracts' DDL
         "SFPD_DBT_PROFILES_YML": str(PROJECT_ROOT / "tests" / "emulators" / "profiles.yml"),
         "SFPD_DBT_ENFORCE_CONTRACTS": "false",
@@ -60,12 +74,55 @@ def query(emulators, sql: str) -> list[tuple]:
     return [tuple(r.values()) for r in bigquery_client(emulators["bq"]).query(sql).result()]
 
 
+def recorded(proxies) -> list[Call]:
+    """The calls recorded since the last time, forgotten."""
+    calls = [call for proxy in proxies.values() for call in proxy.calls]
+    for proxy in proxies.values():
+        proxy.calls.clear()
+    return calls
+
+
 @pytest.fixture(scope="module")
-def ran(env):
+def ran(env, proxies):
     """The run: every task succeeds but dbt_docs (bqemulator cannot answer the catalog's
     queries: dbt writes the docs with an empty catalog, then the task fails), which fails
-    alone, after the marts and the report are built."""
+    alone, after the marts and the report are built. Its Google calls: ``daily_calls``."""
+    recorded(proxies)
     return dags_test(env, succeed=False)
+
+
+@pytest.fixture(scope="module")
+def daily_calls(ran, proxies) -> list[Call]:
+    return recorded(proxies)
+
+
+@pytest.fixture(scope="module")
+def backfill_calls(daily_calls, env, proxies) -> list[Call]:
+    """The Google calls of a backfill of one chunk (no dbt: the daily run's build is dbt's)."""
+    dags_test(env, "2019-12-01", "sfpd_incidents_backfill", BACKFILL_CHUNK)
+    return recorded(proxies)
+
+
+@pytest.mark.parametrize("run", ["daily_calls", "backfill_calls"])
+def test_every_google_call_a_run_makes_is_granted_by_the_permission_contract(run, request):
+    """Each call recorded on its way to the emulators, mapped to the IAM permission Google's
+    documentation says it needs (tests/gcp_calls.py), is in sfpd.gcp_access.PERMISSIONS, the
+    contract docs/deploy.md's "Permissions" table states (tests/unit/test_gcp_access.py holds
+    the table and the roles to it). The emulators check no permission: this is the proof."""
+    needed: dict[str, Call] = {}
+    unknown: set[str] = set()
+    for call in request.getfixturevalue(run):
+        try:
+            for permission in permissions_of(call):
+                needed.setdefault(permission, call)
+        except UnknownCall as exc:
+            unknown.add(str(exc))
+    assert not unknown, "\n".join(sorted(unknown))
+    ungranted = {p: c for p, c in needed.items() if p not in PERMISSIONS}
+    assert not ungranted, ungranted
+    # what every run does, so the recording is known to have seen the run
+    assert {"bigquery.jobs.create", "bigquery.tables.updateData", "storage.objects.create",
+            "storage.buckets.get"} <= set(needed), sorted(needed)  # fmt: skip
 
 
 def test_docs_that_cannot_be_generated_fail_their_own_task_only(ran):
@@ -78,7 +135,10 @@ def test_docs_that_cannot_be_generated_fail_their_own_task_only(ran):
 def test_daily_dag_on_gcs_and_bigquery(ran, emulators, replay_server):
     window = rolling_window(anchor_for(RUN_DATE))
     expected = {row["row_id"] for row in rows_in(replay_server.corpus, window.soql_where())}
+    # what the daily run wrote: the module's backfill (if it ran first) writes only its chunk
+    chunk = f"lake/wg3w-h783/windows/{BACKFILL_CHUNK['start_date']}_{BACKFILL_CHUNK['end_date']}"
     blobs = [b.name for b in storage_client(emulators["gcs"]).list_blobs(BUCKET)]
+    blobs = [name for name in blobs if not name.startswith(chunk + "/")]
     folder = "lake/wg3w-h783/windows/2018-11-01_2019-01-01/"
     report = "lake/wg3w-h783/reports/sfpd_report_2018-11-01_2019-01-01.html"
     # the docs too: dbt wrote them (its catalog without columns) before the task failed
@@ -89,7 +149,13 @@ def test_daily_dag_on_gcs_and_bigquery(ran, emulators, replay_server):
     html = storage_client(emulators["gcs"]).bucket(BUCKET).blob(report).download_as_text()
     reports = f"{reports_of(rows_of(rolling_window(anchor_for(RUN_DATE)))):,} reports"
     assert reports in html and 'id="chart-neighborhood_by_day"' in html
-    raw_sql = f"SELECT * FROM `{PROJECT}.sfpd_raw.incidents` ORDER BY row_id"
+    # what the run's loads billed, as load_audit keeps it (the emulator bills nothing)
+    assert re.search(r"BigQuery billed this run's [1-9]\d* load\(s\) 0\.0 MB", html)
+    raw_sql = (
+        f"SELECT * FROM `{PROJECT}.sfpd_raw.incidents` WHERE NOT (incident_date >= DATE "
+        f"'{BACKFILL_CHUNK['start_date']}' AND incident_date < DATE '{BACKFILL_CHUNK['end_date']}')"
+        " ORDER BY row_id"
+    )
     raw = query(emulators, raw_sql)
     assert [row[0] for row in raw] == sorted(expected)  # exactly the window, row_id unique
     mart_table = f"`{PROJECT}.sfpd_marts.rpt_daily_reports_by_district`"

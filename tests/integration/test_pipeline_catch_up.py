@@ -15,7 +15,7 @@ from sfpd.pipeline import CatchUp, Loader
 from sfpd.schema import FIELD_NAMES
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse
-from sfpd.window import Window
+from sfpd.window import Days, Window
 from sfpd_dev.replay import rows_in
 
 ID = "wg3w-h783"
@@ -122,6 +122,41 @@ def test_moved_edited_and_removed_rows_land_once_and_a_rerun_changes_nothing(
     assert raw(warehouse) == before  # nothing changed, _loaded_at included
     assert (window.rows_inserted, window.rows_updated, window.rows_deleted) == (0, 0, 0)
     assert caught.changed is None and caught.days_differing == 0 and caught.reloaded == []
+
+
+def test_scattered_days_that_differ_are_loaded_again_in_one_load(server, source, lake, warehouse):
+    """Rows removed upstream on five days a week apart: one extract and one transaction for
+    all five (not five loads, each billed at least 10 MB a table on BigQuery), the removed rows
+    deleted, nothing else changed, and the loaded windows as they were."""
+    Loader(source, lake, warehouse, ID, "backfill").load(OLD)
+    daily_run(source, lake, warehouse, "first")
+    covered = warehouse.covered_windows()
+    by_day: dict[str, list[dict]] = {}
+    for row in sorted(rows_in(server.corpus, OLD.soql_where()), key=lambda r: r["row_id"]):
+        by_day.setdefault(row["incident_datetime"][:10], []).append(row)
+    days = sorted(by_day)[::7][:5]
+    server.delete(by_day[day][0]["row_id"] for day in days)
+
+    before = raw(warehouse)
+    _, caught = daily_run(source, lake, warehouse, "second")
+
+    assert caught.days_differing == 5
+    (reload,) = caught.reloaded
+    scope = Days(tuple(dt.date.fromisoformat(day) for day in days))
+    assert len(scope.ranges) == 5  # scattered: no two days adjacent
+    assert reload.kind == "days" and reload.rows_read == len(
+        rows_in(server.corpus, scope.soql_where())
+    )
+    assert (reload.rows_inserted, reload.rows_updated, reload.rows_deleted) == (0, 0, 5)
+    gone = {by_day[day][0]["row_id"] for day in days}
+    assert raw(warehouse) == {k: v for k, v in before.items() if k not in gone}
+    assert_level(server, warehouse)
+    assert warehouse.covered_windows() == covered
+    with warehouse.connect(read_only=True) as con:
+        kinds = con.execute(
+            "SELECT kind, COUNT(*) FROM sfpd_raw.load_audit WHERE run_id = 'second' GROUP BY kind"
+        ).fetchall()
+    assert dict(kinds) == {"window": 1, "days": 1, "check": 1}
 
 
 def test_a_failed_catch_up_does_not_move_the_watermark_and_the_next_run_catches_up(

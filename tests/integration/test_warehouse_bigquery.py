@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import uuid
 from dataclasses import replace
 
@@ -78,6 +79,11 @@ def test_bigquery_load_and_merge_then_rerun_changes_nothing(source, lake, wareho
     assert raw_rows(warehouse) == after_first
     audit = warehouse.client.query(f"SELECT COUNT(*) FROM {warehouse.table('load_audit')}")
     assert [tuple(r.values()) for r in audit.result()] == [(3,)]
+    # each load's bytes are written (bqemulator bills nothing: 0; the sum over a load's jobs is
+    # tests/unit/test_warehouse_bigquery.py's)
+    billed = f"SELECT bytes_billed, bytes_processed FROM {warehouse.table('load_audit')}"
+    assert [tuple(r.values()) for r in warehouse.client.query(billed).result()] == [(0, 0)] * 3
+    assert (result.bytes_billed, result.bytes_processed) == (0, 0)
 
 
 def test_bigquery_types_come_from_the_one_schema(source, lake, warehouse):
@@ -192,9 +198,31 @@ def test_a_failure_between_the_merge_and_the_audit_leaves_every_table_as_it_was(
     with pytest.raises(RuntimeError, match="injected"):
         Loader(source, lake, warehouse, ID, RUN).merge(extract)
     assert {name: table_rows(warehouse, name) for name in before} == before
+    # the failed load's own staging tables are left (they expire a day after their load: the
+    # emulator keeps no expiration, tests/unit/test_warehouse_bigquery.py shows it is set)
+    left = {t.table_id for t in warehouse.client.list_tables(f"{PROJECT}.{warehouse.dataset}")}
+    assert sorted(name for name in left if "staging" in name) == sorted(
+        warehouse.staging_tables(RUN, NOV_DEC_2018)
+    )
     monkeypatch.undo()
     retried = Loader(source, lake, warehouse, ID, RUN).merge(extract)
     assert retried.rows_inserted == IN_WINDOW  # the retry
+    tables = {t.table_id for t in warehouse.client.list_tables(f"{PROJECT}.{warehouse.dataset}")}
+    assert tables == {"incidents", "incidents_rejects", "load_audit"}  # its staging dropped
+
+
+def test_each_load_stages_in_tables_of_its_own(warehouse):
+    """Two writers (a resized pool, a second deployment) never share a staging table: the
+    names follow the run and the scope; a run id's characters BigQuery refuses are replaced."""
+    run = "scheduled__2019-01-01T14:00:00+00:00"
+    names = {
+        warehouse.staging_tables(r, w) for r in (run, RUN) for w in (NOV_DEC_2018, AUTUMN_2019)
+    }
+    assert len({name for pair in names for name in pair}) == 8
+    rows, rejects = warehouse.staging_tables(run, NOV_DEC_2018)
+    assert rows.startswith("incidents_staging__scheduled__2019_01_01T14_00_00_00_00_")
+    assert rejects.startswith("incidents_rejects_staging__scheduled__2019_01_01T14_00_00_00_00_")
+    assert re.fullmatch(r"\w{1,1024}", rows) and re.fullmatch(r"\w{1,1024}", rejects)
 
 
 def test_an_audit_table_of_an_earlier_version_gets_the_column_it_lacks(emulators, logs):

@@ -60,6 +60,10 @@ def test_merge_loads_the_window_and_a_rerun_changes_nothing(source, lake, wareho
     assert again.rows_in_window_before == again.rows_in_window_after == IN_WINDOW
     assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (0, 0, 0)
     assert raw_rows(warehouse) == before  # byte-identical, _loaded_at included
+    assert (again.bytes_billed, again.bytes_processed) == (None, None)  # nothing is billed
+    with warehouse.connect(read_only=True) as con:
+        billed = "SELECT DISTINCT bytes_billed, bytes_processed FROM sfpd_raw.load_audit"
+        assert con.execute(billed).fetchall() == [(None, None)]
 
 
 def test_merge_updates_changed_rows_inserts_new_ones_and_leaves_other_windows(

@@ -7,6 +7,7 @@ DROP is finished by the next run. On the emulator: tests/integration/test_wareho
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 
@@ -30,6 +31,7 @@ class FinishedJob:
         code = [line for line in sql.splitlines() if line.strip() and not line.startswith("--")]
         self.statement_type = "SELECT" if code[0].upper().startswith("SELECT") else "SCRIPT"
         self.num_dml_affected_rows = None
+        self.total_bytes_billed = self.total_bytes_processed = None
 
     def result(self):
         return [Row((None,), {"watermark": 0})] if self.statement_type == "SELECT" else []
@@ -162,3 +164,54 @@ def test_a_task_that_only_reads_leaves_a_table_partitioned_by_day(logs):
     (said,) = logs.messages("sfpd.warehouse", logging.WARNING)
     assert said.endswith("is partitioned by day: the next merge moves it to monthly partitions "
                          "(this task only reads, and leaves it)")  # fmt: skip
+
+
+class LoadingClient:
+    """A load job that succeeds, and the table updates after it, recorded."""
+
+    def __init__(self) -> None:
+        self.updated: list[tuple[bigquery.Table, list[str]]] = []
+
+    def load_table_from_uri(self, uris, table_id, job_config=None, location=None):
+        return FinishedJob("LOAD DATA")
+
+    def update_table(self, table: bigquery.Table, fields: list[str]) -> bigquery.Table:
+        self.updated.append((table, fields))
+        return table
+
+
+def test_a_staging_table_expires_a_day_after_its_load():
+    """Whatever stops a run after its load (a killed worker), its staging tables are gone a day
+    later (bqemulator keeps no expiration: this is where it is shown)."""
+    client = LoadingClient()
+    before = dt.datetime.now(dt.UTC)
+    with BigQueryWarehouse(client, PROJECT, DATASET).session() as session:
+        session.load(["gs://lake/part-00000.parquet"], "incidents_staging__run_1", [])
+    ((table, fields),) = client.updated
+    assert (table.table_id, fields) == ("incidents_staging__run_1", ["expires"])
+    day, ms = dt.timedelta(days=1), dt.timedelta(milliseconds=1)  # the API keeps milliseconds
+    assert before + day - ms <= table.expires <= dt.datetime.now(dt.UTC) + day
+
+
+class BillingClient(RecordingClient):
+    """Each query job bills what ``bills`` says, in turn (bytes billed, bytes processed)."""
+
+    def __init__(self, *bills: tuple[int | None, int | None]) -> None:
+        super().__init__()
+        self.bills = list(bills)
+
+    def query(self, sql: str, job_config=None, location=None) -> FinishedJob:
+        job = super().query(sql, job_config, location)
+        job.total_bytes_billed, job.total_bytes_processed = self.bills.pop(0)
+        return job
+
+
+def test_a_sessions_jobs_bytes_are_summed():
+    """What each job billed (BigQuery's totalBytesBilled; a DDL statement's or a cached query's
+    may be missing) adds up to the session's, which a load writes to its audit row."""
+    mb = 1_000_000
+    client = BillingClient((10 * mb, 7 * mb), (None, None), (20 * mb, 31 * mb))
+    with BigQueryWarehouse(client, PROJECT, DATASET).session() as session:
+        for statement in ("SELECT 1", "CREATE TABLE t (x INT64)", "SELECT 2"):
+            session.run(statement)
+    assert (session.bytes_billed, session.bytes_processed) == (30 * mb, 38 * mb)

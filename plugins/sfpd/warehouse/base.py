@@ -14,6 +14,7 @@ import logging
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import fields
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,7 +30,7 @@ from sfpd.warehouse.records import (
     audit_parameters,
 )
 from sfpd.warehouse.session import Session
-from sfpd.window import Scope, Window
+from sfpd.window import Scope, Window, date_ranges
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,13 @@ def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is None or value.tzinfo is None:
         return value
     return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _bytes(*sessions: Session) -> tuple[int | None, int | None]:
+    """What the sessions' jobs billed and processed; None, None where nothing is billed."""
+    if any(session.bytes_billed is None for session in sessions):
+        return None, None
+    return sum(s.bytes_billed for s in sessions), sum(s.bytes_processed for s in sessions)
 
 
 def _now() -> dt.datetime:
@@ -89,6 +97,11 @@ class Warehouse(ABC):
         """What an engine does before its tables are made (BigQuery: its dataset)."""
         return None
 
+    def staging_tables(self, run_id: str, scope: Scope) -> tuple[str, str]:
+        """The staging tables (rows, rejects) of one load: the same for every load where one
+        writer at a time holds the warehouse (a DuckDB file); BigQuery names them per load."""
+        return STAGING_TABLE, REJECTS_STAGING_TABLE
+
     def _inspect(self, session: Session) -> None:
         """What an engine says, in a task that only reads, of what its writer would change."""
         return None
@@ -108,26 +121,30 @@ class Warehouse(ABC):
         scope: Scope | None = None,
         loaded_at: dt.datetime | None = None,
         dates: list[dt.date] = (),
+        staging: tuple[str, str] = (STAGING_TABLE, REJECTS_STAGING_TABLE),
         **context: object,
     ) -> str:
         """A template with this warehouse's tables (``raw``, ``staging``, ..., ``mart(name)``),
         columns and scope. Dates are rendered as DATE literals (so BigQuery prunes partitions):
         the window's bounds (``window_start``/``window_end``) and ``dates``, the other
-        partitions a statement reads or changes."""
+        partitions a statement reads or changes. ``staging``: the load's staging tables
+        (:meth:`staging_tables`)."""
         window = scope if isinstance(scope, Window) else None
+        ranges = [(w.start.isoformat(), w.end.isoformat()) for w in date_ranges(scope)]
         return render_template(
             template,
             dialect=self.dialect,
             schema=self.schema,
             raw=self.table(RAW_TABLE),
-            staging=self.table(STAGING_TABLE),
+            staging=self.table(staging[0]),
             rejects=self.table(REJECTS_TABLE),
-            rejects_staging=self.table(REJECTS_STAGING_TABLE),
+            rejects_staging=self.table(staging[1]),
             audit=self.table(AUDIT_TABLE),
             mart=lambda name: self.table(name, MARTS_SCHEMA),
             columns=self.columns,
             audit_columns=list(AUDIT_COLUMNS),
             cluster_by=CLUSTER_BY,
+            ranges=ranges,
             window_start=window.start.isoformat() if window else None,
             window_end=window.end.isoformat() if window else None,
             dates=[day.isoformat() for day in dates],
@@ -246,36 +263,44 @@ class Warehouse(ABC):
         anywhere leaves the raw, quarantine and audit tables as they were, and a retry redoes
         it all. The counts are the DELETE's and the MERGE's own, checked against the table."""
         self._ensure_tables()
-        with self.session() as session:
-            session.load(uris, STAGING_TABLE, self.columns)
-            session.load([rejects_uri], REJECTS_STAGING_TABLE, REJECT_COLUMNS)
+        names = self.staging_tables(run_id, scope)
+        sql = partial(self.sql, staging=names)
+        with self.session() as loading:
+            loading.load(uris, names[0], self.columns)
+            loading.load([rejects_uri], names[1], REJECT_COLUMNS)
         with self.session(transaction=True) as session:
-            checks = session.run(self.sql("check_staging", scope))[0]
+            checks = session.run(sql("check_staging", scope))[0]
             refuse_unfit_staging(scope, expected_rows, *checks)
-            staged = [day for (day,) in session.run(self.sql("staged_dates"))]
-            copies = session.run(self.sql("moved_dates", scope))
+            staged = [day for (day,) in session.run(sql("staged_dates"))]
+            copies = session.run(sql("moved_dates", scope))
             dates = [day for day, _ in copies]  # beyond the window: moved or repeated copies
             repeated = [day for day, twice in copies if twice]
             if repeated:
-                _log_deduplicated(session.run(self.sql("dedupe", dates=repeated))[0][0])
+                _log_deduplicated(session.run(sql("dedupe", dates=repeated))[0][0])
             loaded_at = _now()
-            count_rows = self.sql("count_rows", scope, loaded_at, staged=staged)
+            count_rows = sql("count_rows", scope, loaded_at, staged=staged)
             before = session.run(count_rows)[0]
-            window = isinstance(scope, Window)  # a catch-up range deletes nothing
-            deleted = session.run(self.sql("delete_gone", scope))[0][0] if window else 0
-            upserted = session.merge(self.sql("merge", scope, loaded_at, dates))
-            session.run(self.sql("replace_rejects", scope, loaded_at))
+            dated = bool(date_ranges(scope))  # rows changed upstream: nothing is deleted
+            deleted = session.run(sql("delete_gone", scope))[0][0] if dated else 0
+            upserted = session.merge(sql("merge", scope, loaded_at, dates))
+            session.run(sql("replace_rejects", scope, loaded_at))
             after = session.run(count_rows)[0]
             changes = checked_changes(scope, deleted, upserted, before, after)
+            billed, processed = _bytes(loading, session)
             result = MergeResult.of(
                 scope, run_id, rows_read=rows_read, rows_rejected=rows_read - expected_rows,
                 rows_inserted=changes.inserted, rows_updated=changes.updated,
                 rows_deleted=changes.deleted, rows_in_window_before=before[0],
                 rows_in_window_after=after[0], source_updated_through=source_updated_through,
-                source_rows_updated_at=source_rows_updated_at,
+                source_rows_updated_at=source_rows_updated_at, bytes_billed=billed,
+                bytes_processed=processed,
             )  # fmt: skip
             self._insert_audit(session, result, loaded_at)
+        with self.session() as session:  # scratch: what a failure leaves, the next load replaces
+            session.run(sql("drop_staging"))  # (BigQuery: or its expiration removes)
         log.info("MERGE of %s into %s: %s", scope.label, self.table(RAW_TABLE), result)
+        if billed is not None:
+            log.info("The load's jobs billed %.1f MB (read %.1f MB)", billed / 1e6, processed / 1e6)
         if dates:
             log.info("Rows whose date moved upstream were in %d other partition(s)", len(dates))
         return result

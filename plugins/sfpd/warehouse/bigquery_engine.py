@@ -6,7 +6,10 @@ be for a load job to work is checked before any work (:meth:`BigQueryWarehouse.c
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,14 +17,16 @@ import pyarrow as pa
 
 from sfpd.config import DEFAULT_RAW_SCHEMA
 from sfpd.schema import bigquery_columns
-from sfpd.warehouse.base import RAW_TABLE, Warehouse
+from sfpd.warehouse.base import RAW_TABLE, REJECTS_STAGING_TABLE, STAGING_TABLE, Warehouse
 from sfpd.warehouse.checks import LakeUnreadable
 from sfpd.warehouse.records import Changes
 from sfpd.warehouse.session import Session
+from sfpd.window import Scope
 
 log = logging.getLogger(__name__)
 
 REPARTITIONED_TABLE = "incidents__repartitioned"  # a raw table moving to monthly partitions
+STAGING_EXPIRES_AFTER = dt.timedelta(days=1)
 _DML = ("DELETE", "INSERT", "UPDATE", "MERGE")
 _UNREADABLE = ("Not found: URI", "Error while reading data")
 
@@ -58,6 +63,7 @@ class BigQuerySession(Session):
     def __init__(self, warehouse: BigQueryWarehouse, session_id: str | None = None) -> None:
         self.warehouse = warehouse
         self.session_id = session_id
+        self.bytes_billed = self.bytes_processed = 0
 
     def job(self, sql: str, config=None):
         """A finished query job, in this session if it has one."""
@@ -70,6 +76,9 @@ class BigQuerySession(Session):
             ]
         job = self.warehouse.client.query(sql, job_config=config, location=self.warehouse.location)
         job.result()
+        # a script's job counts its statements' (load jobs bill nothing and have neither)
+        self.bytes_billed += job.total_bytes_billed or 0
+        self.bytes_processed += job.total_bytes_processed or 0
         return job
 
     def run(self, sql: str, parameters: list[tuple[str, str, object]] | None = None) -> list:
@@ -116,6 +125,11 @@ class BigQuerySession(Session):
             if not any(words in str(exc) for words in _UNREADABLE):
                 raise
             raise LakeUnreadable(uris, exc) from exc
+        # a staging table outlives its load by a day at most, whatever stops the run after this
+        # (a load job cannot set it: tables.patch, bigquery.tables.update)
+        expiring = bigquery.Table(warehouse.table_id(table))
+        expiring.expires = dt.datetime.now(dt.UTC) + STAGING_EXPIRES_AFTER
+        warehouse.client.update_table(expiring, ["expires"])
 
     def table_columns(self, name: str) -> set[str] | None:
         from google.api_core.exceptions import NotFound
@@ -150,6 +164,13 @@ class BigQueryWarehouse(Warehouse):
 
     def table(self, name: str, schema: str | None = None) -> str:
         return f"`{self.project}.{schema or self.dataset}.{name}`"
+
+    def staging_tables(self, run_id: str, scope: Scope) -> tuple[str, str]:
+        """A load's own staging tables, named by its run and scope: two writers (a resized pool,
+        a second deployment, a worker killed mid-load) never share one."""
+        key = hashlib.sha256(f"{run_id}\n{scope.label}".encode()).hexdigest()[:12]
+        run = re.sub(r"\W+", "_", run_id).strip("_")[:60]
+        return f"{STAGING_TABLE}__{run}_{key}", f"{REJECTS_STAGING_TABLE}__{run}_{key}"
 
     def table_id(self, name: str) -> str:
         """A table of the dataset, as the API names it."""

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
-from sfpd.window import Scope, Window
+from sfpd.window import Days, Scope, Window
 
 # load_audit's columns and their BigQuery types (DuckDB takes the same values as parameters)
 AUDIT_COLUMNS = {
@@ -23,6 +23,8 @@ AUDIT_COLUMNS = {
         ("rows_read", "rows_rejected", "rows_inserted", "rows_updated", "rows_deleted"), "INT64"
     ),
     **dict.fromkeys(("loaded_at", "source_updated_through", "source_rows_updated_at"), "TIMESTAMP"),
+    # what the load's BigQuery jobs billed and processed (NULL on DuckDB, and for a check)
+    **dict.fromkeys(("bytes_billed", "bytes_processed"), "INT64"),
 }
 
 
@@ -39,8 +41,8 @@ class MergeResult:
     """One load's result: its scope, its counts, and the source as the read began."""
 
     run_id: str
-    kind: str  # "window" or "catch-up"
-    window_start: dt.date | None  # the window's dates; None for a catch-up range
+    kind: str  # "window", "catch-up" (rows changed upstream) or "days" (days loaded again)
+    window_start: dt.date | None  # the window's dates; None for the others
     window_end: dt.date | None
     rows_read: int
     rows_rejected: int
@@ -51,13 +53,15 @@ class MergeResult:
     rows_in_window_after: int
     source_updated_through: dt.datetime | None
     source_rows_updated_at: dt.datetime | None = None
+    bytes_billed: int | None = None  # BigQuery: the sum over the load's jobs
+    bytes_processed: int | None = None
 
     @classmethod
     def of(cls, scope: Scope, run_id: str, **figures: object) -> MergeResult:
         window = scope if isinstance(scope, Window) else None
         return cls(
             run_id=run_id,
-            kind="window" if window else "catch-up",
+            kind="window" if window else "days" if isinstance(scope, Days) else "catch-up",
             window_start=window.start if window else None,
             window_end=window.end if window else None,
             **figures,
@@ -91,11 +95,11 @@ def check_result(
 def audit_parameters(
     record: MergeResult | Check, loaded_at: dt.datetime
 ) -> list[tuple[str, str, object]]:
-    """The load_audit row of a load or a check (which counts no rows: 0 each), as (column,
-    BigQuery type, value) per column."""
+    """The load_audit row of a load or a check (which counts no rows: 0 each, and no bytes), as
+    (column, BigQuery type, value) per column."""
     values = {
-        name: getattr(record, name, 0 if kind == "INT64" else None)
-        for name, kind in AUDIT_COLUMNS.items()
+        name: getattr(record, name, 0 if name.startswith("rows_") else None)
+        for name in AUDIT_COLUMNS
     }
     values["loaded_at"] = loaded_at
     return [(name, kind, values[name]) for name, kind in AUDIT_COLUMNS.items()]

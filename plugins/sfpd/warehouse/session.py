@@ -11,7 +11,11 @@ from sfpd.warehouse.records import Changes
 
 class Session(ABC):
     """Statements on one connection (DuckDB) or in one session (BigQuery), opened by
-    :meth:`Warehouse.session`; one transaction if it was asked for."""
+    :meth:`Warehouse.session`; one transaction if it was asked for. ``bytes_billed`` and
+    ``bytes_processed``: what its jobs billed and read so far (None where nothing is billed)."""
+
+    bytes_billed: int | None = None
+    bytes_processed: int | None = None
 
     @abstractmethod
     def run(self, sql: str, parameters: list[tuple[str, str, object]] | None = None) -> list:

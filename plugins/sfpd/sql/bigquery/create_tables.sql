@@ -34,5 +34,7 @@ CREATE TABLE IF NOT EXISTS {{ audit }} (
     loaded_at TIMESTAMP,
     kind STRING,
     source_updated_through TIMESTAMP,
-    source_rows_updated_at TIMESTAMP
+    source_rows_updated_at TIMESTAMP,
+    bytes_billed INT64,
+    bytes_processed INT64
 );

@@ -27,5 +27,7 @@ CREATE TABLE IF NOT EXISTS {{ audit }} (
     loaded_at TIMESTAMP,
     kind VARCHAR,
     source_updated_through TIMESTAMP,
-    source_rows_updated_at TIMESTAMP
+    source_rows_updated_at TIMESTAMP,
+    bytes_billed BIGINT,
+    bytes_processed BIGINT
 );

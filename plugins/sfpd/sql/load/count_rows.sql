@@ -5,10 +5,10 @@
 -- incident_date and _loaded_at of the window's and the staged dates' rows (on BigQuery: their
 -- partitions); the total is a COUNT(*) without a filter (BigQuery: from the table's metadata).
 SELECT
-    {% if window_start %}{{ d.countif(s.in_window()) }}{% else %}0{% endif %},
+    {% if ranges %}{{ d.countif(s.in_window()) }}{% else %}0{% endif %},
     (SELECT COUNT(*) FROM {{ raw }}),
     {{ d.countif(
         s.in_dates("incident_date", staged) ~ " AND _loaded_at = " ~ d.timestamp_us(loaded_at_us)
     ) }}
 FROM {{ raw }}
-WHERE {% if window_start %}({{ s.in_window() }}) OR {% endif %}{{ s.in_dates("incident_date", staged) }};
+WHERE {% if ranges %}({{ s.in_window() }}) OR {% endif %}{{ s.in_dates("incident_date", staged) }};

@@ -10,7 +10,7 @@ FROM (
     FROM {{ raw }}
     WHERE row_id IN (SELECT row_id FROM {{ staging }})
 ) AS copies
-{%- if window_start %}
+{%- if ranges %}
 WHERE copies > 1 OR NOT ({{ s.in_window() }})
 {%- endif %}
 GROUP BY incident_date

@@ -11,6 +11,8 @@ WHERE {{ d.json_string("raw_json", "$.row_id") }} IN (
 )
 {%- if window_start %}
     OR (window_start = DATE '{{ window_start }}' AND window_end = DATE '{{ window_end }}')
+{%- endif %}
+{%- if ranges %}
     OR {{ s.in_window(d.date_prefix(d.json_string("raw_json", "$.incident_datetime"))) }}
 {%- endif %};
 INSERT INTO {{ rejects }} (window_start, window_end, raw_json, reason, _rejected_at)
