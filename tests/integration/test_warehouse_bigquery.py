@@ -25,6 +25,7 @@ from sfpd.warehouse import (
     LakeUnreadable,
     LocationMismatch,
     StagingRejected,
+    TransactionConflict,
 )
 from sfpd.window import Window
 from sfpd_dev.replay import ReplayServer, rows_in
@@ -283,3 +284,56 @@ def test_a_lake_object_that_cannot_be_read_fails_the_merge_naming_it(
     assert f"({len(extract.uris)} in {extract.uris[-1].rsplit('/', 1)[0]}/)" in str(caught.value)
     assert "clear it (or the whole run)" in str(caught.value)
     assert raw_rows(warehouse) == before
+
+
+def aborting(warehouse, monkeypatch, times: int) -> list[str]:
+    """The next ``times`` MERGEs are aborted as BigQuery aborts a transaction another session's
+    holds (its words: "Transaction is aborted due to concurrent update against table ..."; the
+    emulator runs one writer at a time and cannot). The statements run are returned."""
+    from google.api_core.exceptions import BadRequest
+
+    run, query = [], warehouse.client.query
+    raw = f"{PROJECT}.{warehouse.dataset}.incidents"
+
+    def aborted(sql, *args, **kwargs):
+        run.append(sql)
+        merges = [s for s in run if re.search(r"^MERGE ", s, re.M)]
+        if merges and merges[-1] is sql and len(merges) <= times:
+            raise BadRequest(f"Transaction is aborted due to concurrent update against table {raw}")
+        return query(sql, *args, **kwargs)
+
+    monkeypatch.setattr(warehouse.client, "query", aborted)
+    monkeypatch.setattr(warehouse, "conflict_wait", 0)
+    return run
+
+
+def test_a_transaction_another_writer_aborted_is_run_again_whole(
+    source, lake, warehouse, monkeypatch, logs
+):
+    extract = extract_to_lake(NOV_DEC_2018, source, lake, ID)
+    run = aborting(warehouse, monkeypatch, times=1)
+    result = Loader(source, lake, warehouse, ID, RUN).merge(extract)
+    assert (result.rows_inserted, result.rows_in_window_after) == (IN_WINDOW, IN_WINDOW)
+    assert sum(sql.strip() == "BEGIN TRANSACTION" for sql in run) == 2
+    assert sum(sql.strip() == "ROLLBACK TRANSACTION" for sql in run) == 1
+    assert f"Another transaction holds {PROJECT}.{warehouse.dataset}.incidents" in logs.text
+    assert len(table_rows(warehouse, "load_audit")) == 1
+
+
+def test_a_transaction_aborted_try_after_try_fails_naming_the_table_and_what_to_end(
+    source, lake, warehouse, monkeypatch
+):
+    Loader(source, lake, warehouse, ID, RUN).load(AUTUMN_2019)
+    before = {name: table_rows(warehouse, name) for name in ("incidents", "load_audit")}
+    extract = extract_to_lake(NOV_DEC_2018, source, lake, ID)
+    aborting(warehouse, monkeypatch, times=3)
+    with pytest.raises(TransactionConflict) as conflict:
+        Loader(source, lake, warehouse, ID, RUN).merge(extract)
+    said = str(conflict.value)
+    assert said.startswith(
+        "The load's transaction was aborted 3 times: another transaction "
+        f"holds {PROJECT}.{warehouse.dataset}.incidents (400 Transaction"
+    )
+    assert "CALL BQ.ABORT_SESSION('<session_id>')" in said
+    monkeypatch.undo()
+    assert {name: table_rows(warehouse, name) for name in before} == before

@@ -21,7 +21,7 @@ exactly the rows the extract wrote, with unique row_ids, all inside the window. 
 leaves a row in ``load_audit``; quarantined rows go to ``incidents_rejects``.
 """
 
-from sfpd.warehouse.base import CLUSTER_BY, RAW_TABLE, Warehouse
+from sfpd.warehouse.base import CLUSTER_BY, RAW_TABLE, TransactionConflict, Warehouse
 from sfpd.warehouse.bigquery_engine import (
     BigQueryWarehouse,
     LocationMismatch,
@@ -50,7 +50,7 @@ from sfpd.warehouse.session import Session
 __all__ = [
     "AUDIT_COLUMNS", "CLUSTER_BY", "LOCK_WAIT_SECONDS", "RAW_TABLE", "BigQueryWarehouse",
     "Changes", "Check", "DuckDBWarehouse", "LakeUnreadable", "LocationMismatch", "MergeResult",
-    "Session", "SourceState", "StagingRejected", "Warehouse", "WarehouseDamaged",
-    "WarehouseLocked", "bucket_serves", "check_result", "connect_duckdb", "lock_holder",
-    "partitioned_by_day",
+    "Session", "SourceState", "StagingRejected", "TransactionConflict", "Warehouse",
+    "WarehouseDamaged", "WarehouseLocked", "bucket_serves", "check_result", "connect_duckdb",
+    "lock_holder", "partitioned_by_day",
 ]  # fmt: skip

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import fields
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 
@@ -33,7 +36,9 @@ from sfpd.warehouse.session import Session
 from sfpd.window import Scope, Window, date_ranges
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
+CONFLICT_TRIES = 3  # a load's transaction, when another writer's aborts it
 RAW_TABLE = "incidents"
 STAGING_TABLE = "incidents_staging"
 REJECTS_TABLE = "incidents_rejects"
@@ -70,11 +75,26 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+class TransactionConflict(RuntimeError):
+    """Another writer's transaction holds a table the load changes, try after try."""
+
+    def __init__(self, table: str, tries: int, error: Exception) -> None:
+        said = " ".join(str(error).split())
+        super().__init__(
+            f"The load's transaction was aborted {tries} times: another transaction holds "
+            f"{table} ({said}). Nothing was changed. A run killed in its transaction leaves it "
+            "open in its BigQuery session until the session ends (up to 24 hours): find it with "
+            'the query in docs/bigquery.md, "One writer", end it with '
+            "CALL BQ.ABORT_SESSION('<session_id>'), then clear this task."
+        )
+
+
 class Warehouse(ABC):
     """The raw, staging, quarantine and audit tables of one schema (a BigQuery dataset), and
     the marts dbt builds beside them. What differs between engines is the abstract methods."""
 
     dialect: str  # its macros and own statements: sql/_dialect/<dialect>.sql, sql/<dialect>/
+    conflict_wait = 10.0  # seconds before a transaction another writer aborted runs again (x n)
     columns: list[tuple[str, str]]  # the raw table's columns in its types (sfpd.schema)
 
     def __init__(self, schema: str, writes: bool = True) -> None:
@@ -244,6 +264,32 @@ class Warehouse(ABC):
 
     # ------------------------------------------------------------------------ the merge
 
+    def _conflict(self, error: Exception) -> str | None:
+        """The table another writer's transaction holds, when ``error`` is the engine aborting
+        this one for it (BigQuery's "concurrent update"); else None."""
+        return None
+
+    def _transaction(self, work: Callable[[Session], T]) -> T:
+        """``work(session)`` in one transaction. One that the engine aborted for another
+        writer's (:meth:`_conflict`) rolled back whole: it is run again whole, up to
+        :data:`CONFLICT_TRIES` times, then :class:`TransactionConflict` says what holds it."""
+        for attempt in range(1, CONFLICT_TRIES + 1):
+            try:
+                with self.session(transaction=True) as session:
+                    return work(session)
+            except Exception as exc:
+                table = self._conflict(exc)
+                if table is None:
+                    raise
+                if attempt == CONFLICT_TRIES:
+                    raise TransactionConflict(table, attempt, exc) from exc
+                wait = self.conflict_wait * attempt
+                log.warning("Another transaction holds %s: this one was rolled back, trying it "
+                            "again in %.0f s (%d of %d)", table, wait, attempt + 1,
+                            CONFLICT_TRIES)  # fmt: skip
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
     def merge_window(
         self,
         scope: Scope,
@@ -268,7 +314,8 @@ class Warehouse(ABC):
         with self.session() as loading:
             loading.load(uris, names[0], self.columns)
             loading.load([rejects_uri], names[1], REJECT_COLUMNS)
-        with self.session(transaction=True) as session:
+
+        def merge_staged(session: Session) -> tuple[MergeResult, list[dt.date]]:
             checks = session.run(sql("check_staging", scope))[0]
             refuse_unfit_staging(scope, expected_rows, *checks)
             staged = [day for (day,) in session.run(sql("staged_dates"))]
@@ -296,11 +343,15 @@ class Warehouse(ABC):
                 bytes_processed=processed,
             )  # fmt: skip
             self._insert_audit(session, result, loaded_at)
+            return result, dates
+
+        result, dates = self._transaction(merge_staged)
         with self.session() as session:  # scratch: what a failure leaves, the next load replaces
             session.run(sql("drop_staging"))  # (BigQuery: or its expiration removes)
         log.info("MERGE of %s into %s: %s", scope.label, self.table(RAW_TABLE), result)
-        if billed is not None:
-            log.info("The load's jobs billed %.1f MB (read %.1f MB)", billed / 1e6, processed / 1e6)
+        if result.bytes_billed is not None:
+            log.info("The load's jobs billed %.1f MB (read %.1f MB)",
+                     result.bytes_billed / 1e6, result.bytes_processed / 1e6)  # fmt: skip
         if dates:
             log.info("Rows whose date moved upstream were in %d other partition(s)", len(dates))
         return result

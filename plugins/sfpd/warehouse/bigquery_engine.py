@@ -165,6 +165,18 @@ class BigQueryWarehouse(Warehouse):
     def table(self, name: str, schema: str | None = None) -> str:
         return f"`{self.project}.{schema or self.dataset}.{name}`"
 
+    def _conflict(self, error: Exception) -> str | None:
+        """BigQuery's "Transaction is aborted due to concurrent update against table T" (another
+        session's transaction holds T) and "Could not serialize access to table T due to
+        concurrent update" (troubleshooting queries, Google Cloud docs): the table."""
+        from google.api_core.exceptions import GoogleAPICallError
+
+        said = str(error)
+        if not isinstance(error, GoogleAPICallError) or "due to concurrent update" not in said:
+            return None
+        named = re.search(r"(?:against|access to) table (\S+?)\.?(?:\s|$)", said)
+        return named[1] if named else "a table of the load"
+
     def staging_tables(self, run_id: str, scope: Scope) -> tuple[str, str]:
         """A load's own staging tables, named by its run and scope: two writers (a resized pool,
         a second deployment, a worker killed mid-load) never share one."""
