@@ -701,8 +701,7 @@ class ReplayServer:
 
     def metadata(self) -> dict:
         """The dataset's metadata as ``/api/views/<id>.json`` has it (the fields clients use)."""
-        latest = max((row[":updated_at"] for row in self.corpus), default=CORPUS_UPDATED_AT)
-        latest = max(latest, self.deleted_at or latest)
+        latest = self._last_change()
         updated = dt.datetime.fromisoformat(latest.removesuffix("Z")).replace(tzinfo=dt.UTC)
         columns = sorted(DATASET_COLUMNS)
         return {
@@ -777,11 +776,16 @@ class ReplayServer:
         self.replace_corpus(rows, locked)
         return stamp
 
+    def _last_change(self) -> str:
+        """When the data last changed (a fixed timestamp): the latest ``:updated_at`` served,
+        or the last removal, if later."""
+        latest = max((row[":updated_at"] for row in self.corpus), default=CORPUS_UPDATED_AT)
+        return max(latest, self.deleted_at or latest)
+
     def _stamp(self) -> str:
         """A fixed timestamp (UTC) in a later second than every ``:updated_at`` served so far,
         so the metadata's ``rowsUpdatedAt`` (whole seconds) moves with every change."""
-        latest = max((row[":updated_at"] for row in self.corpus), default=CORPUS_UPDATED_AT)
-        latest = max(latest, self.deleted_at or latest)
+        latest = self._last_change()
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
         later = dt.datetime.fromisoformat(latest.removesuffix("Z")).replace(microsecond=0)
         stamp = max(now, later + dt.timedelta(seconds=1))

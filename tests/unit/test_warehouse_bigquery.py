@@ -149,9 +149,12 @@ def test_a_dataset_that_exists_is_read_not_made_again():
 
 def test_a_task_that_only_reads_makes_nothing_where_nothing_is():
     client = RecordingClient()
-    state = BigQueryWarehouse(client, PROJECT, DATASET, writes=False).source_state()
+    reader = BigQueryWarehouse(client, PROJECT, DATASET, writes=False)
+    state = reader.source_state()
     assert (state.rows_updated_at, state.caught_up_at, state.first_loaded_at) == (None,) * 3
+    assert reader.covered_windows() == []
     assert {call for call, _ in client.calls} == {"get_table"}  # no dataset made, no query
+    assert len(client.calls) == 4  # raw (its partitioning), audit, raw, rejects: once
     assert client.tables == {} and client.datasets == set()
 
 

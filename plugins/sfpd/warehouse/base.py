@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import fields
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -67,6 +67,13 @@ def _bytes(*sessions: Session) -> tuple[int | None, int | None]:
     if any(session.bytes_billed is None for session in sessions):
         return None, None
     return sum(s.bytes_billed for s in sessions), sum(s.bytes_processed for s in sessions)
+
+
+def _load_tables(session: Session) -> tuple[list[str], set[str] | None]:
+    """The load tables that do not exist, and the audit's columns (None when it does not)."""
+    audit = session.table_columns(AUDIT_TABLE)
+    missing = [t for t in (RAW_TABLE, REJECTS_TABLE) if session.table_columns(t) is None]
+    return missing + ([AUDIT_TABLE] if audit is None else []), audit
 
 
 def _now() -> dt.datetime:
@@ -196,8 +203,8 @@ class Warehouse(ABC):
             raise RuntimeError("A warehouse opened to read only (writes=False) makes no table")
         with self.session() as session:
             self._prepare(session)
-            audit = session.table_columns(AUDIT_TABLE)
-            if audit is None or None in map(session.table_columns, (RAW_TABLE, REJECTS_TABLE)):
+            missing_tables, audit = _load_tables(session)
+            if missing_tables:
                 session.run(self.sql("create_tables"))
                 audit = session.table_columns(AUDIT_TABLE)
             missing = [(name, kind) for name, kind in AUDIT_COLUMNS.items() if name not in audit]
@@ -206,19 +213,18 @@ class Warehouse(ABC):
                 session.run(self.sql("add_audit_columns", missing=missing))
         self._tables_created = True
 
+    @cached_property
     def _readable(self) -> bool:
-        """In a task that only reads: whether the tables are there, as this version makes them
-        (else it reads nothing, and says so; the merge makes them)."""
+        """In a task that only reads, once per instance: whether the tables are there, as this
+        version makes them (else it reads nothing, and says so; the merge makes them)."""
         with self.session() as session:
             self._inspect(session)
-            audit = session.table_columns(AUDIT_TABLE)
-            missing = [t for t in (RAW_TABLE, REJECTS_TABLE) if session.table_columns(t) is None]
-            if audit is None or missing or not set(AUDIT_COLUMNS) <= audit:
+            missing, audit = _load_tables(session)
+            if missing or not set(AUDIT_COLUMNS) <= audit:
                 log.info(
                     "The load tables are not all there as this version makes them (missing: "
                     "%s): read as empty; the next merge makes them (this task only reads)",
-                    ", ".join(missing + ([AUDIT_TABLE] if audit is None else []))
-                    or f"columns of {AUDIT_TABLE}",
+                    ", ".join(missing) or f"columns of {AUDIT_TABLE}",
                 )
                 return False
         return True
@@ -228,7 +234,7 @@ class Warehouse(ABC):
         tables missing."""
         if self.writes:
             self._ensure_tables()
-        elif not self._readable():
+        elif not self._readable:
             return empty
         with self.session() as session:
             return session.run(self.sql(name))
