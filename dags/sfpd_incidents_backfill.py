@@ -88,7 +88,7 @@ def chunk(windows: list[dict]) -> list[dict]:
 def sfpd_incidents_backfill() -> None:
     chunks = plan_chunks()
     merged = chunk.expand(windows=chunks)
-    dbt = dbt_task_group(settings, group_id="dbt")
+    dbt = dbt_task_group(settings, full_refresh=True, group_id="dbt")  # any month may change
     built = summarise_backfill(merged) >> dbt_requested() >> dbt
     built >> report.override(pool=pool.warehouse)(chunks)
     dbt >> [dbt_source_freshness(settings), dbt_docs(settings)]

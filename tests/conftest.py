@@ -7,6 +7,7 @@ the tests of each module, in reverse order: a test that leans on another's state
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import logging
@@ -210,3 +211,18 @@ def emulators(tmp_path_factory):
             bq.stop()
         finally:
             gcs.stop()
+
+
+def moved(row: dict, when: str) -> dict:
+    """The row corrected upstream to another incident date (every date field follows)."""
+    from sfpd.schema import FIELD_NAMES
+
+    at = dt.datetime.fromisoformat(when)
+    fields = {key: row[key] for key in FIELD_NAMES if key in row}
+    return {
+        **fields,
+        "incident_datetime": at.isoformat(timespec="milliseconds"),
+        "incident_date": at.date().isoformat() + "T00:00:00.000",
+        "incident_year": str(at.year),
+        "incident_day_of_week": at.strftime("%A"),
+    }

@@ -145,10 +145,11 @@ def _sensors_after_producer(group: DbtTaskGroup) -> None:
             task.trigger_rule = TriggerRule.NONE_FAILED
 
 
-def dbt_task_group(settings: Settings, **kwargs: Any) -> DbtTaskGroup:
+def dbt_task_group(settings: Settings, full_refresh: bool = False, **kwargs: Any) -> DbtTaskGroup:
     """Seeds, models and their tests in dependency order, a task per node (see
-    :func:`_execution` for how dbt runs). Every model is a view or a table rebuilt whole: rows
-    change upstream at any date, so no build depends on the run's window."""
+    :func:`_execution` for how dbt runs). The models built by month rebuild the months the loads
+    since their last build touched (include/dbt/macros/incremental_months.sql), whatever the
+    run's window; ``full_refresh`` rebuilds them whole (the backfill DAG)."""
     manifest = settings.dbt_project_dir / "target" / "manifest.json"
     if not manifest.exists():
         raise ManifestMissing(f"{manifest} is missing: build it with `make manifest` (dbt parse)")
@@ -182,7 +183,7 @@ def dbt_task_group(settings: Settings, **kwargs: Any) -> DbtTaskGroup:
             test_behavior=test_behavior,
             should_detach_multiple_parents_tests=test_behavior == TestBehavior.BUILD,
         ),
-        operator_args={"install_deps": False, **execution_args},
+        operator_args={"install_deps": False, "full_refresh": full_refresh, **execution_args},
         **kwargs,
     )
     if execution_config.execution_mode == ExecutionMode.WATCHER:

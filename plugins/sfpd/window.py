@@ -158,6 +158,18 @@ def day_windows(days: list[dt.date]) -> list[Window]:
     return windows
 
 
+def months_touched(scope: Scope, days: list[dt.date]) -> list[dt.date]:
+    """The months (their first days) of a scope's dates and of other days (those of rows found
+    beyond them: moved upstream, or a catch-up's)."""
+    months = {day.replace(day=1) for day in days}
+    for window in date_ranges(scope):
+        month = window.start.replace(day=1)
+        while month < window.end:
+            months.add(month)
+            month = (month + dt.timedelta(days=32)).replace(day=1)
+    return sorted(months)
+
+
 def months_before(day: dt.date, months: int) -> dt.date:
     """The same day ``months`` calendar months earlier, clamped to that month's last day."""
     index = day.year * 12 + (day.month - 1) - months

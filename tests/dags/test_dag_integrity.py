@@ -164,13 +164,15 @@ DagBag = dagbag_class()
 bag = DagBag(dag_folder=sys.argv[1])
 assert not bag.import_errors and bag.dags, bag.import_errors
 print(json.dumps({dag_id: {t.task_id: [t.pool, type(t).__name__, sorted(t.upstream_task_ids),
-                                       t.trigger_rule.value] for t in dag.tasks}
+                                       t.trigger_rule.value, getattr(t, "full_refresh", None)]
+                           for t in dag.tasks}
                   for dag_id, dag in bag.dags.items()}))
 """
 
 
 def tasks_parsed_with(env: dict) -> dict:
-    """{dag_id: {task_id: [pool, operator, upstream ids, trigger rule]}}, parsed with ``env``."""
+    """{dag_id: {task_id: [pool, operator, upstream ids, trigger rule, dbt's --full-refresh]}},
+    parsed with ``env``."""
     return parsed(TASKS_AS_JSON, str(DAGS_FOLDER), env=env)
 
 
@@ -234,12 +236,23 @@ def test_watcher_sensors_start_after_the_producer():
         assert tasks[PRODUCER][1] == "DbtProducerWatcherOperator"
         sensors = {t: v for t, v in tasks.items() if t.startswith("dbt.") and t != PRODUCER}
         assert len(sensors) > 30, dag_id
-        first = {t for t, (_, _, upstream, _) in sensors.items() if PRODUCER in upstream}
+        first = {t for t, (_, _, upstream, *_) in sensors.items() if PRODUCER in upstream}
         # the seeds and the staging model start at the producer's end, even if it failed
         assert {t.split(".")[1] for t in first} >= {"stg_sfpd__incidents", "police_districts"}
         assert {sensors[t][3] for t in first} == {"none_failed"}
         # every other sensor waits for an upstream sensor
-        assert all(upstream for _, _, upstream, _ in sensors.values()), dag_id
+        assert all(upstream for _, _, upstream, *_ in sensors.values()), dag_id
+
+
+@pytest.mark.parametrize("env", [{}, BIGQUERY], ids=["watcher", "local"])
+def test_the_backfill_builds_dbt_in_full_and_the_daily_run_by_month(env):
+    """The daily build rebuilds the months its loads touched (include/dbt/macros/
+    incremental_months.sql); a backfill, which may change any month, rebuilds everything."""
+    parsed_tasks = tasks_parsed_with(env)
+    for dag_id, full in (("sfpd_incidents_daily", False), ("sfpd_incidents_backfill", True)):
+        builds = {t: v[4] for t, v in parsed_tasks[dag_id].items()
+                  if v[1] in ("DbtProducerWatcherOperator", "DbtBuildLocalOperator")}  # fmt: skip
+        assert builds and set(builds.values()) == {full}, dag_id
 
 
 CALLBACKS_AS_JSON = """

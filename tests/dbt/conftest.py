@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,11 @@ def built(build) -> dict:
 def build_results(build) -> list[dict]:
     """That build's run_results."""
     return build[1]
+
+
+@pytest.fixture
+def copy_env(built, tmp_path) -> dict:
+    """The built warehouse copied, for tests that change it."""
+    path = tmp_path / "sfpd.duckdb"
+    shutil.copy(built["SFPD_DUCKDB_PATH"], path)
+    return {**built, "SFPD_DUCKDB_PATH": str(path), "DBT_TARGET_PATH": str(tmp_path / "target")}

@@ -17,7 +17,7 @@ from sqlglot.errors import ErrorLevel
 
 from tests.conftest import PROJECT_ROOT
 from tests.dbt.conftest import dbt
-from tests.emulators.servers import PROJECT
+from tests.emulators.servers import PROJECT, bigquery_client
 
 BIGQUERY_TYPES = {"string", "int64", "float64", "numeric", "bool", "date", "datetime",
                   "timestamp", "time"}  # fmt: skip
@@ -32,9 +32,9 @@ def called(sql: str) -> set[str]:
     return {name.lower() for name in CALL.findall(code)}
 
 
-@pytest.fixture(scope="module")
-def compiled(emulators, tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("dbt-bigquery")
+def compile_for_bigquery(emulators, target: Path, *select: str) -> str:
+    """`dbt compile` with dbt-bigquery against bqemulator (for the relations dbt looks up), the
+    contracts enforced as in production; dbt's output."""
     env = {
         **os.environ,
         "SFPD_WAREHOUSE": "bigquery",
@@ -44,8 +44,15 @@ def compiled(emulators, tmp_path_factory) -> Path:
         "DBT_LOG_PATH": str(target / "logs"),
     }
     env.pop("SFPD_DBT_ENFORCE_CONTRACTS", None)  # the default: enforced
-    dbt(env, "compile", project_dir=PROJECT_ROOT / "include" / "dbt",
-        profiles_dir=PROJECT_ROOT / "tests" / "emulators")  # fmt: skip
+    selected = ("--select", *select) if select else ()
+    return dbt(env, "compile", *selected, project_dir=PROJECT_ROOT / "include" / "dbt",
+               profiles_dir=PROJECT_ROOT / "tests" / "emulators").stdout  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def compiled(emulators, tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("dbt-bigquery")
+    compile_for_bigquery(emulators, target)
     return target / "target"
 
 
@@ -73,3 +80,75 @@ def test_every_model_compiles_for_bigquery_with_its_contract_and_parses(compiled
         bigquery = parsed.sql("bigquery", unsupported_level=ErrorLevel.RAISE)
         assert called(sql) <= called(bigquery), (path.name, called(sql) - called(bigquery))
         assert not FOREIGN_TYPES.search(sql), (path.name, FOREIGN_TYPES.search(sql))
+
+
+def test_models_built_by_month_overwrite_monthly_partitions_and_say_why(compiled):
+    """On BigQuery a model built by month replaces the month partitions its new rows fall in
+    (insert_overwrite): monthly partitions stay far under the 4,000 a job may modify through
+    2040 (456 months from 2003), daily ones would not."""
+    manifest = json.loads((compiled / "manifest.json").read_text())
+    nodes = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    by_month = {name for name, node in nodes.items() if node["config"].get("partition_by")}
+    assert by_month == {
+        "fct_incident_offences", "fct_incident_reports",
+        "rpt_daily_reports_by_district", "rpt_monthly_reports_by_district",
+    }  # fmt: skip
+    for name in by_month:
+        config = nodes[name]["config"]
+        assert config["materialized"] == "incremental", name
+        assert config["incremental_strategy"] == "insert_overwrite", name
+        assert config["partition_by"]["granularity"] == "month", name
+        column = config["partition_by"]["field"]
+        assert f"partitioned by the month of {column}" in nodes[name]["description"], name
+
+
+BY_MONTH = ("fct_incident_offences", "fct_incident_reports", "rpt_daily_reports_by_district",
+            "rpt_monthly_reports_by_district")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def compiled_by_month(emulators, tmp_path_factory) -> tuple[Path, str]:
+    """`dbt compile` of a daily build by month for BigQuery: the models built by month exist
+    (empty, on bqemulator) and load_audit holds a load newer than them that touched October
+    2019. The datasets are removed after (other tests build the project there)."""
+    client = bigquery_client(emulators["bq"])
+    made = [name for name in ("sfpd_raw", "sfpd_marts")
+            if not any(d.dataset_id == name for d in client.list_datasets())]  # fmt: skip
+    for name in made:
+        client.create_dataset(name)
+    try:
+        client.query(
+            "CREATE TABLE sfpd_raw.load_audit (loaded_at TIMESTAMP, months_touched STRING);"
+            "INSERT INTO sfpd_raw.load_audit VALUES "
+            "(TIMESTAMP '2019-11-02 10:00:00', '2019-10-01')"
+        ).result()
+        for model in BY_MONTH:
+            client.query(
+                f"CREATE TABLE sfpd_marts.{model} (incident_date DATE, loaded_through TIMESTAMP)"
+            ).result()
+        target = tmp_path_factory.mktemp("dbt-bigquery-by-month")
+        log = compile_for_bigquery(emulators, target, *BY_MONTH, "rpt_emerging_hotspots")
+    finally:
+        client.delete_table("sfpd_raw.load_audit", not_found_ok=True)
+        for model in BY_MONTH:
+            client.delete_table(f"sfpd_marts.{model}", not_found_ok=True)
+        for name in made:
+            client.delete_dataset(name, delete_contents=True, not_found_ok=True)
+    return target / "target" / "compiled" / "sfpd" / "models", log
+
+
+def test_a_daily_build_by_month_compiles_for_bigquery_reading_only_those_months(
+    compiled_by_month,
+):
+    models, log = compiled_by_month
+    october = "(incident_date >= date '2019-10-01' and incident_date < date '2019-11-01')"
+    sql = {path.stem: path.read_text() for path in models.rglob("*.sql")
+           if path.stem in {*BY_MONTH, "rpt_emerging_hotspots"}}  # fmt: skip
+    assert len(sql) == 5
+    assert "fct_incident_offences: rebuilding months 2019-10-01" in log
+    assert october in sql["fct_incident_offences"] and october in sql["fct_incident_reports"]
+    # a year's change, then the months whose rolling counts reach back to October
+    assert "rebuilding months 2019-10-01 2020-10-01" in log
+    for text in sql.values():
+        parsed = sqlglot.parse_one(text, dialect="bigquery")
+        assert not {f.name for f in parsed.find_all(exp.Anonymous)}

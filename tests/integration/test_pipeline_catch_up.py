@@ -12,11 +12,11 @@ import pytest
 
 from sfpd.extract import IncompleteRead
 from sfpd.pipeline import CatchUp, Loader
-from sfpd.schema import FIELD_NAMES
 from sfpd.socrata import SocrataEndpoint, SocrataSource
 from sfpd.warehouse import DuckDBWarehouse
 from sfpd.window import Days, Window
 from sfpd_dev.replay import rows_in
+from tests.conftest import moved
 
 ID = "wg3w-h783"
 OLD = Window(dt.date(2018, 11, 1), dt.date(2019, 1, 1))  # loaded once, by a backfill
@@ -68,19 +68,6 @@ def assert_level(server, warehouse, moved_away=frozenset()):
     assert {k: v[:2] for k, v in raw(warehouse).items()} == upstream(server, set(moved_away))
 
 
-def moved(row: dict, when: str) -> dict:
-    """The row corrected upstream to another incident date (every date field follows)."""
-    at = dt.datetime.fromisoformat(when)
-    fields = {key: row[key] for key in FIELD_NAMES if key in row}
-    return {
-        **fields,
-        "incident_datetime": at.isoformat(timespec="milliseconds"),
-        "incident_date": at.date().isoformat() + "T00:00:00.000",
-        "incident_year": str(at.year),
-        "incident_day_of_week": at.strftime("%A"),
-    }
-
-
 def test_moved_edited_and_removed_rows_land_once_and_a_rerun_changes_nothing(
     server, source, lake, warehouse
 ):
@@ -101,6 +88,9 @@ def test_moved_edited_and_removed_rows_land_once_and_a_rerun_changes_nothing(
 
     moved_away = {row["row_id"] for row in recent[5:10]}
     assert_level(server, warehouse, moved_away)
+    # for dbt's builds by month: the window's months and the old months of the rows moved in
+    came_from = {row["incident_datetime"][:7] + "-01" for row in old[:10]}
+    assert window.months_touched.split() == sorted(came_from | {"2019-09-01", "2019-10-01"})
     # the window's merge moves the rows that came in and deletes those that left it
     assert (window.rows_inserted, window.rows_updated, window.rows_deleted) == (0, 10, 10)
     # the catch-up reads the 30 rows changed since the first run, wherever they are now: the
@@ -121,6 +111,7 @@ def test_moved_edited_and_removed_rows_land_once_and_a_rerun_changes_nothing(
     window, caught = daily_run(source, lake, warehouse, "third")
     assert raw(warehouse) == before  # nothing changed, _loaded_at included
     assert (window.rows_inserted, window.rows_updated, window.rows_deleted) == (0, 0, 0)
+    assert window.months_touched is None  # nothing changed: no month to rebuild
     assert caught.changed is None and caught.days_differing == 0 and caught.reloaded == []
 
 

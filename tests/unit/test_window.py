@@ -4,11 +4,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sfpd.window import (
+    Days,
     UpdatedBetween,
     Window,
     day_windows,
     fixed_timestamp,
     months_before,
+    months_touched,
     parse_fixed_timestamp,
     rolling_window,
     run_anchor,
@@ -116,6 +118,20 @@ def test_day_windows_are_the_runs_of_consecutive_days():
         Window(dt.date(2019, 3, 5), dt.date(2019, 3, 6)),
     ]
     assert day_windows([]) == []
+
+
+def test_the_months_a_load_touched_are_its_dates_and_those_of_rows_found_beyond_them():
+    window = Window(dt.date(2019, 10, 15), dt.date(2019, 12, 1))  # ends on a month's first day
+    moved_from = [dt.date(2018, 12, 24), dt.date(2018, 12, 3)]
+    assert months_touched(window, moved_from) == [
+        dt.date(2018, 12, 1), dt.date(2019, 10, 1), dt.date(2019, 11, 1)
+    ]  # fmt: skip
+    days = Days((dt.date(2019, 1, 31), dt.date(2019, 2, 1), dt.date(2019, 6, 30)))
+    assert months_touched(days, []) == [dt.date(2019, m, 1) for m in (1, 2, 6)]
+    # rows changed upstream: their dates alone
+    changed = UpdatedBetween(dt.datetime(2019, 12, 1), dt.datetime(2019, 12, 2))
+    assert months_touched(changed, [dt.date(2019, 3, 9)]) == [dt.date(2019, 3, 1)]
+    assert months_touched(changed, []) == []
 
 
 def test_a_catch_up_reads_changes_between_two_source_times_whatever_their_date():

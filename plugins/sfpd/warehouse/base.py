@@ -33,7 +33,7 @@ from sfpd.warehouse.records import (
     audit_parameters,
 )
 from sfpd.warehouse.session import Session
-from sfpd.window import Scope, Window, date_ranges
+from sfpd.window import Scope, Window, date_ranges, months_touched
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -340,6 +340,7 @@ class Warehouse(ABC):
             after = session.run(count_rows)[0]
             changes = checked_changes(scope, deleted, upserted, before, after)
             billed, processed = _bytes(loading, session)
+            touched = months_touched(scope, [*staged, *dates]) if any(changes) else []
             result = MergeResult.of(
                 scope, run_id, rows_read=rows_read, rows_rejected=rows_read - expected_rows,
                 rows_inserted=changes.inserted, rows_updated=changes.updated,
@@ -347,6 +348,7 @@ class Warehouse(ABC):
                 rows_in_window_after=after[0], source_updated_through=source_updated_through,
                 source_rows_updated_at=source_rows_updated_at, bytes_billed=billed,
                 bytes_processed=processed,
+                months_touched=" ".join(month.isoformat() for month in touched) or None,
             )  # fmt: skip
             self._insert_audit(session, result, loaded_at)
             return result, dates

@@ -25,6 +25,9 @@ AUDIT_COLUMNS = {
     **dict.fromkeys(("loaded_at", "source_updated_through", "source_rows_updated_at"), "TIMESTAMP"),
     # what the load's BigQuery jobs billed and processed (NULL on DuckDB, and for a check)
     **dict.fromkeys(("bytes_billed", "bytes_processed"), "INT64"),
+    # the months whose rows the load may have changed, for dbt's builds by month
+    # (include/dbt/macros/incremental_months.sql): ISO dates of their first days, space-separated
+    "months_touched": "STRING",
 }
 
 
@@ -55,6 +58,7 @@ class MergeResult:
     source_rows_updated_at: dt.datetime | None = None
     bytes_billed: int | None = None  # BigQuery: the sum over the load's jobs
     bytes_processed: int | None = None
+    months_touched: str | None = None  # see AUDIT_COLUMNS; None for a load that changed nothing
 
     @classmethod
     def of(cls, scope: Scope, run_id: str, **figures: object) -> MergeResult:

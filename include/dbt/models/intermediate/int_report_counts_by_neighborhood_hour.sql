@@ -6,7 +6,7 @@ with
 
 reports as (
 
-    select * from {{ ref('int_incident_reports') }}
+    select * from {{ ref('fct_incident_reports') }}
     where {{ hotspot_filter() }}
 
 ),

@@ -36,5 +36,6 @@ CREATE TABLE IF NOT EXISTS {{ audit }} (
     source_updated_through TIMESTAMP,
     source_rows_updated_at TIMESTAMP,
     bytes_billed INT64,
-    bytes_processed INT64
+    bytes_processed INT64,
+    months_touched STRING
 );

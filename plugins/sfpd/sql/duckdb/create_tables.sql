@@ -29,5 +29,6 @@ CREATE TABLE IF NOT EXISTS {{ audit }} (
     source_updated_through TIMESTAMP,
     source_rows_updated_at TIMESTAMP,
     bytes_billed BIGINT,
-    bytes_processed BIGINT
+    bytes_processed BIGINT,
+    months_touched VARCHAR
 );

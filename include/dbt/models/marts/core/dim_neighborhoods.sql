@@ -29,7 +29,7 @@ supervisors as (
 
 offences as (
 
-    select * from {{ ref('int_incident_offences__categorised') }}
+    select * from {{ ref('fct_incident_offences') }}
 
 ),
 

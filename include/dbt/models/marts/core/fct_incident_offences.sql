@@ -1,20 +1,18 @@
--- One row per offence (row_id), rebuilt whole from the raw table at each run. Rows change
--- upstream at any date (moved, corrected or sealed: the daily run's catch-up brings them into
--- the raw table), so a build limited to the run's window would leave them stale here.
--- Partitioned by month and clustered on BigQuery (the YAML says why).
-{{ config(
-    partition_by=(
-        {'field': 'incident_date', 'data_type': 'date', 'granularity': 'month'}
-        if target.type == 'bigquery' else none
-    ),
-    cluster_by=(['police_district', 'category_group'] if target.type == 'bigquery' else none),
-) }}
+-- One row per offence (row_id). Incremental by month (macros/incremental_months.sql): a
+-- daily build reads from the raw table only the months the loads since the last build touched
+-- (rows change upstream at any date: a load records the old months of rows that moved too),
+-- and replaces those months whole. Partitioned by month and clustered on BigQuery (the YAML
+-- says why).
+{{ config(**by_month_config('incident_date', ['police_district', 'category_group'])) }}
+
+{%- set months = months_to_rebuild() %}
 
 with
 
 offences as (
 
     select * from {{ ref('int_incident_offences__categorised') }}
+    where {{ in_months('incident_date', months) }}
 
 ),
 
@@ -52,7 +50,9 @@ final as (
         longitude,
         is_time_imprecise,
         has_coordinates,
-        loaded_at
+        loaded_at,
+        (select max(loads.loaded_at) from {{ source('sfpd', 'load_audit') }} as loads)
+            as loaded_through
 
     from offences
 

@@ -1,19 +1,34 @@
 -- Reports per day, police district and category group (of the report's primary offence), on
 -- every day the data has reports, zeros included; with the rolling 28-day count and the same
--- 28 days 52 weeks earlier (same weekdays) for year-over-year change.
-{{ config(
-    partition_by=(
-        {'field': 'incident_date', 'data_type': 'date', 'granularity': 'month'}
-        if target.type == 'bigquery' else none
-    ),
-    cluster_by=(['police_district', 'category_group'] if target.type == 'bigquery' else none),
-) }}
+-- 28 days 52 weeks earlier (same weekdays) for year-over-year change. By month
+-- (macros/incremental_months.sql): a day's counts reach 27 days ahead and 364 to 391 days
+-- ahead, so a month touched changes its rows, the next month's and those 11 to 13 months on;
+-- a rebuilt month reads its reports and the 391 days before.
+{{ config(**by_month_config('incident_date', ['police_district', 'category_group'])) }}
+
+{%- set months = months_to_rebuild(shifts=[0, 1, 11, 12, 13]) %}
 
 with
 
 reports as (
 
     select * from {{ ref('fct_incident_reports') }}
+    where {{ in_months('incident_date', months, days_before=391) }}
+
+),
+
+first_date as (
+
+    -- the data's first day: a year-over-year change needs a year of data before it
+    select min({{ day_number('incident_date') }}) as first_day_number
+    from {{ ref('fct_incident_reports') }}
+
+),
+
+built as (
+
+    -- the newest load the reports read held (macros/incremental_months.sql)
+    select max(loaded_through) as loaded_through from reports
 
 ),
 
@@ -94,7 +109,7 @@ rolling as (
             order by {{ day_number('incident_date') }}
             range between 391 preceding and 364 preceding
         ) as prior_year_rolling_28d_sum,
-        {{ day_number('incident_date') }} - min({{ day_number('incident_date') }}) over ()
+        {{ day_number('incident_date') }} - (select first_date.first_day_number from first_date)
             as days_since_first_date
 
     from daily
@@ -121,9 +136,11 @@ final as (
                 then
                     (rolling_28d_sum - prior_year_rolling_28d_sum)
                     / cast(prior_year_rolling_28d_sum as {{ type_double() }})
-        end as rolling_28d_yoy_change
+        end as rolling_28d_yoy_change,
+        (select built.loaded_through from built) as loaded_through
 
     from rolling
+    where {{ in_months('incident_date', months) }}
 
 )
 

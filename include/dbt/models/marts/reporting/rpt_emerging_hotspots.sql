@@ -5,12 +5,24 @@
 -- deviance residual of the recent count (macros/poisson_score.sql), ranked only with at least
 -- var('hotspot_min_reports') recent reports. Reports with a sensitive offence are left out
 -- unless var('include_sensitive_categories').
+-- Reads the reports of those 392 days only: the last day is looked up first, so the period's
+-- bounds are literal dates (BigQuery reads only their partitions).
+{%- set last_date = none %}
+{%- if execute and load_relation(ref('fct_incident_reports')) is not none %}
+    {%- set last_date = run_query(
+        "select max(incident_date) from " ~ ref('fct_incident_reports')
+    ).columns[0].values()[0] %}
+{%- endif %}
+
 with
 
 reports as (
 
-    select * from {{ ref('int_incident_reports') }}
+    select * from {{ ref('fct_incident_reports') }}
     where {{ hotspot_filter() }}
+    {%- if last_date %}
+        and incident_date >= date '{{ (last_date - modules.datetime.timedelta(days=391)).strftime('%Y-%m-%d') }}'
+    {%- endif %}
 
 ),
 

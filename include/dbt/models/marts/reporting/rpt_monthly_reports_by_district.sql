@@ -1,10 +1,23 @@
 -- Reports per month, police district and category group (of the report's primary offence),
--- zeros included, with the same month a year earlier and the year-over-year change.
+-- zeros included, with the same month a year earlier and the year-over-year change. By month
+-- (macros/incremental_months.sql): a month touched changes its row and next year's.
+{{ config(**by_month_config('month_start_date', ['police_district', 'category_group'])) }}
+
+{%- set months = months_to_rebuild(shifts=[0, 12]) %}
+
 with
 
 reports as (
 
     select * from {{ ref('fct_incident_reports') }}
+    where {{ in_months('incident_date', months_back(months, [0, 12])) }}
+
+),
+
+built as (
+
+    -- the newest load the reports read held (macros/incremental_months.sql)
+    select max(loaded_through) as loaded_through from reports
 
 ),
 
@@ -113,9 +126,11 @@ final as (
                 then
                     (report_count - prior_year_report_count)
                     / cast(prior_year_report_count as {{ type_double() }})
-        end as yoy_change
+        end as yoy_change,
+        (select built.loaded_through from built) as loaded_through
 
     from prior_year
+    where {{ in_months('month_start_date', months) }}
 
 )
 
