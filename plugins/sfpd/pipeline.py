@@ -120,8 +120,10 @@ class Loader:
         """Bring the raw table level with the source outside the run's window.
 
         0. When the dataset's metadata says its data has not changed since the last completed
-           catch-up read it, there is nothing to do (unless ``force``). A completed catch-up
-           ends with a ``check`` row in load_audit that records it.
+           catch-up read it, there is nothing to do (unless ``force``) but say so: a ``check``
+           row in load_audit, the warehouse level with the source as the last one found it (a
+           heartbeat: load_audit's freshness then means "the loads stopped", not "the source
+           was quiet"). A completed catch-up ends with a ``check`` row that records it.
         1. The rows changed upstream since the watermark (:meth:`Warehouse.watermark`: where
            the last catch-up stopped, or the first load's read), up to the source's latest
            ``:updated_at`` read now, merged on row_id with no date bound. The merge's audit row
@@ -137,6 +139,7 @@ class Loader:
                 "Nothing changed upstream since the last catch-up: the dataset's data last "
                 "changed at %s UTC, which that catch-up read", changed_at,
             )  # fmt: skip
+            self.warehouse.record(check_result(self.run_id, None, state.caught_up_at))
             return CatchUp(None, 0)
         through = self.source.updated_through()
         changed = self._load_changed(self.warehouse.watermark(), through)

@@ -235,6 +235,13 @@ def test_nothing_changed_upstream_skips_the_reads_until_something_does(
     ).skip_reason(WINDOW)
     assert Loader(source, lake, warehouse, ID, "second").catch_up() == CatchUp(None, 0)
     assert server.requests == []  # the metadata only, no query
+    # the run still says it ran: a heartbeat, level with the source as before (nothing moves)
+    assert warehouse.source_state() == state
+    with warehouse.connect(read_only=True) as con:
+        assert con.execute(
+            "SELECT kind, source_updated_through, source_rows_updated_at, months_touched "
+            "FROM sfpd_raw.load_audit WHERE run_id = 'second'"
+        ).fetchall() == [("check", None, changed_at, None)]
     # a day never loaded, on or before the first load's date: read
     assert check.skip_reason(Window(dt.date(2019, 8, 31), WINDOW.end)) is None
     # days after the first load: their rows came in through the catch-ups
