@@ -17,7 +17,7 @@ from sqlglot.errors import ErrorLevel
 
 from tests.conftest import PROJECT_ROOT
 from tests.dbt.conftest import dbt
-from tests.emulators.servers import PROJECT, bigquery_client
+from tests.emulators.servers import PROJECT, bigquery_client, start_bigquery
 
 BIGQUERY_TYPES = {"string", "int64", "float64", "numeric", "bool", "date", "datetime",
                   "timestamp", "time"}  # fmt: skip
@@ -107,16 +107,17 @@ BY_MONTH = ("fct_incident_offences", "fct_incident_reports", "rpt_daily_reports_
 
 
 @pytest.fixture(scope="module")
-def compiled_by_month(emulators, tmp_path_factory) -> tuple[Path, str]:
+def compiled_by_month(tmp_path_factory) -> tuple[Path, str]:
     """`dbt compile` of a daily build by month for BigQuery: the models built by month exist
-    (empty, on bqemulator) and load_audit holds a load newer than them that touched October
-    2019. The datasets are removed after (other tests build the project there)."""
-    client = bigquery_client(emulators["bq"])
-    made = [name for name in ("sfpd_raw", "sfpd_marts")
-            if not any(d.dataset_id == name for d in client.list_datasets())]  # fmt: skip
-    for name in made:
-        client.create_dataset(name)
+    (empty) and load_audit holds a load newer than them that touched October 2019. On a
+    bqemulator of its own: the shared one's datasets belong to the tests that build there."""
+    work = tmp_path_factory.mktemp("bqemulator-by-month")
+    (work / "gcs").mkdir()
+    bq = start_bigquery(work / "gcs", work)
     try:
+        client = bigquery_client(bq)
+        for dataset in ("sfpd_raw", "sfpd_marts"):
+            client.create_dataset(dataset)
         client.query(
             "CREATE TABLE sfpd_raw.load_audit (loaded_at TIMESTAMP, months_touched STRING);"
             "INSERT INTO sfpd_raw.load_audit VALUES "
@@ -126,15 +127,10 @@ def compiled_by_month(emulators, tmp_path_factory) -> tuple[Path, str]:
             client.query(
                 f"CREATE TABLE sfpd_marts.{model} (incident_date DATE, loaded_through TIMESTAMP)"
             ).result()
-        target = tmp_path_factory.mktemp("dbt-bigquery-by-month")
-        log = compile_for_bigquery(emulators, target, *BY_MONTH, "rpt_emerging_hotspots")
+        log = compile_for_bigquery({"bq": bq}, work, *BY_MONTH, "rpt_emerging_hotspots")
     finally:
-        client.delete_table("sfpd_raw.load_audit", not_found_ok=True)
-        for model in BY_MONTH:
-            client.delete_table(f"sfpd_marts.{model}", not_found_ok=True)
-        for name in made:
-            client.delete_dataset(name, delete_contents=True, not_found_ok=True)
-    return target / "target" / "compiled" / "sfpd" / "models", log
+        bq.stop()
+    return work / "target" / "compiled" / "sfpd" / "models", log
 
 
 def test_a_daily_build_by_month_compiles_for_bigquery_reading_only_those_months(
