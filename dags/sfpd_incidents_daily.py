@@ -68,7 +68,7 @@ pool = pools_for(settings)
 )
 def sfpd_incidents_daily() -> None:
     window = plan_window()
-    published_at = check_upstream()
+    published_at = check_upstream.override(pool=pool.socrata)()  # reads Socrata too
     extracted = extract.override(pool=pool.socrata)(window)
     source_changed.override(pool=pool.warehouse)(window) >> extracted
     raw = [raw_asset(settings)]  # their success updates the raw table's Asset
