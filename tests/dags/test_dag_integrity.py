@@ -228,7 +228,7 @@ def test_virtualenv_mode_runs_every_dbt_node_in_cosmos_virtualenv_operators():
         operators = {v[1] for t, v in tasks.items() if t.startswith("dbt.")}
         assert operators == {"DbtBuildVirtualenvOperator", "DbtTestVirtualenvOperator"}, dag_id
         assert (tasks["dbt_docs"][1], tasks["dbt_source_freshness"][1]) == (
-            "DbtDocsVirtualenvOperator",
+            "DbtDocsByProductVirtualenvOperator",
             "DbtSourceVirtualenvOperator",
         )
 

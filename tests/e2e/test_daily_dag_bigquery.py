@@ -84,11 +84,11 @@ def recorded(proxies) -> list[Call]:
 
 @pytest.fixture(scope="module")
 def ran(env, proxies):
-    """The run: every task succeeds but dbt_docs (bqemulator cannot answer the catalog's
-    queries: dbt writes the docs with an empty catalog, then the task fails), which fails
-    alone, after the marts and the report are built. Its Google calls: ``daily_calls``."""
+    """The run: every task succeeds, dbt_docs with a warning (bqemulator cannot answer the
+    catalog's queries: dbt writes the docs with an empty catalog, then fails; a by-product's
+    failure fails nothing). Its Google calls: ``daily_calls``."""
     recorded(proxies)
-    return dags_test(env, succeed=False)
+    return dags_test(env)
 
 
 @pytest.fixture(scope="module")
@@ -125,11 +125,11 @@ def test_every_google_call_a_run_makes_is_granted_by_the_permission_contract(run
             "storage.buckets.get"} <= set(needed), sorted(needed)  # fmt: skip
 
 
-def test_docs_that_cannot_be_generated_fail_their_own_task_only(ran):
+def test_docs_that_cannot_be_generated_fail_nothing_and_say_so_in_their_log(ran):
     states = dict(re.findall(r"^  (\S+)\s+(success|failed|skipped|upstream_failed)", ran, re.M))
-    assert {task for task, state in states.items() if state != "success"} == {"dbt_docs"}
-    assert states["dbt_docs"] == "failed" and "Encountered an error while generating catalog" in ran
-    assert states["dbt"] == states["report"] == states["dbt_source_freshness"] == "success"
+    assert set(states.values()) == {"success"} and "dbt_docs" in states
+    assert "Encountered an error while generating catalog" in ran
+    assert "dbt_docs failed, which fails nothing else (the marts are built)" in ran
 
 
 def test_daily_dag_on_gcs_and_bigquery(ran, emulators, replay_server):
