@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 import tempfile
@@ -265,4 +266,8 @@ class Settings:
             "SFPD_RAW_SCHEMA": self.raw_schema,
             "SFPD_GCP_PROJECT": self.gcp_project or "",
             "SFPD_BQ_LOCATION": self.bq_location,
+            # sfpd.incidents' freshness warning: the staleness message's threshold, whole hours
+            "SFPD_STALE_AFTER_HOURS": str(
+                max(1, math.ceil(self.stale_after / dt.timedelta(hours=1)))
+            ),
         }

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from sfpd.config import Settings
 from tests.conftest import NEIGHBORHOODS, bundled_rows, query, reports_of
 from tests.dbt.conftest import DBT_DIR, dbt
 
@@ -201,6 +202,10 @@ def test_source_freshness_warns_on_a_silent_source_and_fails_when_loads_stop(cop
     assert silent.returncode == 0, silent.stdout
     assert "WARN freshness of sfpd.incidents" in silent.stdout
     assert "PASS freshness of sfpd.load_audit" in silent.stdout
+    # the threshold is the staleness message's (SFPD_STALE_AFTER_DAYS: 5 days, not 4 yet)
+    patient = {**copy_env, **Settings.from_env({"SFPD_STALE_AFTER_DAYS": "5"}).dbt_env()}
+    patient["SFPD_DUCKDB_PATH"] = copy_env["SFPD_DUCKDB_PATH"]
+    assert "PASS freshness of sfpd.incidents" in dbt(patient, "source", "freshness").stdout
     with duckdb.connect(copy_env["SFPD_DUCKDB_PATH"]) as con:
         con.execute("UPDATE sfpd_raw.load_audit SET loaded_at = loaded_at - INTERVAL 4 DAY")
     stopped = dbt(copy_env, "source", "freshness", check=False)

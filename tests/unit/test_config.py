@@ -140,3 +140,10 @@ def test_a_worker_whose_settings_differ_from_the_runs_is_refused_naming_each_set
     assert "SFPD_PAGE_SIZE" not in message
     # a setting a run does not depend on may differ
     Settings.from_env({"SFPD_PAGE_SIZE": "100"}).check_recorded(recorded, "plan_window")
+
+
+@pytest.mark.parametrize(("days", "hours"), [("3", "72"), ("5", "120"), ("0.1", "3")])
+def test_dbt_warns_of_a_silent_source_after_the_staleness_messages_threshold(days, hours):
+    """sfpd.incidents' freshness (include/dbt/models/staging/sfpd/_sfpd__sources.yml) reads it."""
+    settings = Settings.from_env({"SFPD_STALE_AFTER_DAYS": days})
+    assert settings.dbt_env()["SFPD_STALE_AFTER_HOURS"] == hours
