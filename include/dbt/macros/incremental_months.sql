@@ -37,14 +37,19 @@
         {%- for text in row[0].split() -%}
             {%- set touched = modules.datetime.date.fromisoformat(text) -%}
             {%- for shift in shifts -%}
-                {%- set index = touched.year * 12 + touched.month - 1 + shift -%}
-                {%- set month = modules.datetime.date(index // 12, index % 12 + 1, 1) -%}
+                {%- set month = shift_month(touched, shift) -%}
                 {%- if month not in months -%}{%- do months.append(month) -%}{%- endif -%}
             {%- endfor -%}
         {%- endfor -%}
     {%- endfor -%}
     {%- do log(this.identifier ~ ": rebuilding months " ~ (months | sort | join(" ") or "none"), info=True) -%}
     {{ return(months | sort) }}
+{%- endmacro %}
+
+{#- The first day of the month `shift` months after `month`'s (before, when negative). -#}
+{% macro shift_month(month, shift) -%}
+    {%- set index = month.year * 12 + month.month - 1 + shift -%}
+    {{ return(modules.datetime.date(index // 12, index % 12 + 1, 1)) }}
 {%- endmacro %}
 
 {#- A predicate true for the dates (`column`) in the months (months_to_rebuild()), or in the
@@ -72,8 +77,7 @@
     {%- set back = [] -%}
     {%- for month in months -%}
         {%- for shift in shifts -%}
-            {%- set index = month.year * 12 + month.month - 1 - shift -%}
-            {%- set earlier = modules.datetime.date(index // 12, index % 12 + 1, 1) -%}
+            {%- set earlier = shift_month(month, -shift) -%}
             {%- if earlier not in back -%}{%- do back.append(earlier) -%}{%- endif -%}
         {%- endfor -%}
     {%- endfor -%}
