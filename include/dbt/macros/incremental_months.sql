@@ -32,24 +32,29 @@
                 from {{ this }}
             )
     {%- endset -%}
-    {%- set months = [] -%}
+    {%- set touched = [] -%}
     {%- for row in run_query(query) -%}
         {%- for text in row[0].split() -%}
-            {%- set touched = modules.datetime.date.fromisoformat(text) -%}
-            {%- for shift in shifts -%}
-                {%- set month = shift_month(touched, shift) -%}
-                {%- if month not in months -%}{%- do months.append(month) -%}{%- endif -%}
-            {%- endfor -%}
+            {%- do touched.append(modules.datetime.date.fromisoformat(text)) -%}
         {%- endfor -%}
     {%- endfor -%}
-    {%- do log(this.identifier ~ ": rebuilding months " ~ (months | sort | join(" ") or "none"), info=True) -%}
-    {{ return(months | sort) }}
+    {%- set months = shifted_months(touched, shifts) -%}
+    {%- do log(this.identifier ~ ": rebuilding months " ~ (months | join(" ") or "none"), info=True) -%}
+    {{ return(months) }}
 {%- endmacro %}
 
-{#- The first day of the month `shift` months after `month`'s (before, when negative). -#}
-{% macro shift_month(month, shift) -%}
-    {%- set index = month.year * 12 + month.month - 1 + shift -%}
-    {{ return(modules.datetime.date(index // 12, index % 12 + 1, 1)) }}
+{#- Each month (a first day) moved by each of `shifts` months (back, when negative): the
+    distinct results, sorted. -#}
+{% macro shifted_months(months, shifts) -%}
+    {%- set shifted = [] -%}
+    {%- for month in months -%}
+        {%- for shift in shifts -%}
+            {%- set index = month.year * 12 + month.month - 1 + shift -%}
+            {%- set moved = modules.datetime.date(index // 12, index % 12 + 1, 1) -%}
+            {%- if moved not in shifted -%}{%- do shifted.append(moved) -%}{%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(shifted | sort) }}
 {%- endmacro %}
 
 {#- A predicate true for the dates (`column`) in the months (months_to_rebuild()), or in the
@@ -75,13 +80,8 @@
 {% macro months_back(months, shifts) -%}
     {%- if months is none -%}{{ return(none) }}{%- endif -%}
     {%- set back = [] -%}
-    {%- for month in months -%}
-        {%- for shift in shifts -%}
-            {%- set earlier = shift_month(month, -shift) -%}
-            {%- if earlier not in back -%}{%- do back.append(earlier) -%}{%- endif -%}
-        {%- endfor -%}
-    {%- endfor -%}
-    {{ return(back | sort) }}
+    {%- for shift in shifts -%}{%- do back.append(-shift) -%}{%- endfor -%}
+    {{ return(shifted_months(months, back)) }}
 {%- endmacro %}
 
 {#- The config of a model rebuilt by month of `column` (a date): on BigQuery insert_overwrite
